@@ -1,0 +1,1 @@
+"""Catalogue services (数据目录系统)."""

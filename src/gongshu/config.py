@@ -1,0 +1,37 @@
+"""One Settings object for the whole platform (env prefix GONGSHU_)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="GONGSHU_", extra="ignore")
+
+    #: where the embedded default keeps its files (SQLite database, uploads, snapshots)
+    data_dir: Path = Path("gongshu-data")
+    #: SQLAlchemy URL; empty means SQLite in data_dir
+    database_url: str = ""
+    #: secret for signing cookies; generated into data_dir when empty
+    secret_key: str = ""
+    #: run queued jobs inside the web process (embedded default)
+    inprocess_worker: bool = True
+    #: working-day deadlines (defaults are the seeds' values, DG 12)
+    catalog_review_days: int = 5
+    catalog_update_days: int = 15
+    session_hours: int = 12
+    #: cookies marked Secure (set true behind HTTPS)
+    secure_cookies: bool = False
+
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'gongshu.db').resolve()}"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,14 @@
+"""Import every domain's models so Base.metadata is complete (Alembic, tests)."""
+
+from __future__ import annotations
+
+from gongshu.audit import models as audit_models
+from gongshu.auth import models as auth_models
+from gongshu.jobs import models as jobs_models
+from gongshu.tasks import models as tasks_models
+
+MODULES = [auth_models, audit_models, jobs_models, tasks_models]
+
+
+def load_all() -> list:
+    return MODULES

@@ -1,0 +1,112 @@
+"""Test harness: a real database built by the migrations, each test in a rolled-back transaction.
+
+SQLite always; PostgreSQL when GONGSHU_TEST_DATABASE_URL is set (CI sets it).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+from gongshu import db as gdb
+from gongshu.app import create_app
+from tests.factories import Factory
+
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def _prepare_postgres(url: str) -> None:
+    """Create the test database if missing and empty it, so migrations run from scratch."""
+    u = make_url(url)
+    admin = create_engine(u.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            exists = conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :d"), {"d": u.database}).scalar()
+            if not exists:
+                conn.execute(text(f'CREATE DATABASE "{u.database}"'))
+    finally:
+        admin.dispose()
+    eng = create_engine(u)
+    with eng.begin() as conn:
+        conn.execute(text("DROP SCHEMA public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+    eng.dispose()
+
+
+@pytest.fixture(scope="session")
+def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
+    url = os.environ.get("GONGSHU_TEST_DATABASE_URL", "")
+    if url:
+        try:
+            _prepare_postgres(url)
+        except Exception as exc:  # unreachable PostgreSQL: fail under CI, explain elsewhere
+            pytest.exit(f"PostgreSQL at {make_url(url).render_as_string(hide_password=True)} is unreachable: {exc}",
+                        returncode=3)
+        eng = gdb.make_engine(url)
+    else:
+        path = tmp_path_factory.mktemp("db") / "test.db"
+        eng = gdb.make_engine(f"sqlite:///{path}")
+    gdb.upgrade(eng)
+    gdb.set_engine(eng)
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture
+def session_factory(engine: Engine) -> Iterator[sessionmaker[Session]]:
+    """Sessions bound to one outer transaction: their commits are savepoints, rolled back after the test."""
+    conn = engine.connect()
+    outer = conn.begin()
+    factory = sessionmaker(bind=conn, join_transaction_mode="create_savepoint", expire_on_commit=False)
+    previous = gdb.session_factory()
+    gdb.set_session_factory(factory)
+    try:
+        yield factory
+    finally:
+        gdb.set_session_factory(previous)
+        outer.rollback()
+        conn.close()
+
+
+@pytest.fixture
+def db(session_factory: sessionmaker[Session]) -> Iterator[Session]:
+    s = session_factory()
+    try:
+        yield s
+    finally:
+        s.close()
+
+
+@pytest.fixture
+def f(db: Session) -> Factory:
+    return Factory(db)
+
+
+@pytest.fixture
+def app(session_factory):
+    return create_app(check_db=False, run_jobs=False)
+
+
+@pytest.fixture
+def client(app) -> Iterator[TestClient]:
+    with TestClient(app, base_url="http://testserver") as c:
+        yield c
+
+
+def is_postgres(engine: Engine) -> bool:
+    return engine.dialect.name == "postgresql"
+
+
+def chromium_path() -> str | None:
+    for p in ("/usr/bin/chromium", "/usr/bin/chromium-browser"):
+        if Path(p).exists():
+            return p
+    return shutil.which("chromium")
