@@ -17,6 +17,8 @@ from gongshu.audit import api as audit_api
 from gongshu.audit import views as audit_views
 from gongshu.auth import api as auth_api
 from gongshu.auth import views as auth_views
+from gongshu.catalog import api as catalog_api
+from gongshu.catalog import views as catalog_views
 from gongshu.config import get_settings
 from gongshu.db import check_migrated, get_engine
 from gongshu.errors import GongshuError
@@ -32,7 +34,7 @@ log = logging.getLogger("gongshu")
 
 ROUTERS = [
     web_views.router, auth_views.router, auth_api.router, audit_views.router, audit_api.router,
-    tasks_views.router, tasks_api.router,
+    tasks_views.router, tasks_api.router, catalog_views.router, catalog_api.router,
 ]
 
 _FIELD_ZH = {

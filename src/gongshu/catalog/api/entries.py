@@ -1,0 +1,7 @@
+"""Catalogue API: entries."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter(prefix="/api/v1/catalog", tags=["catalog 目录"])

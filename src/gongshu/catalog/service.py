@@ -1,1 +1,0 @@
-"""Catalogue services (数据目录系统)."""

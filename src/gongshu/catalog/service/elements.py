@@ -1,0 +1,1 @@
+"""Catalogue service: elements (being written)."""

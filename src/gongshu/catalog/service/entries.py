@@ -1,0 +1,1 @@
+"""Catalogue service: entries (being written)."""

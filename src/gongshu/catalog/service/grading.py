@@ -1,0 +1,1 @@
+"""Catalogue service: grading (being written)."""

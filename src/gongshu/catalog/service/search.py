@@ -1,0 +1,1 @@
+"""Catalogue service: search (being written)."""

@@ -1,0 +1,1 @@
+"""Catalogue service: transfer (being written)."""
