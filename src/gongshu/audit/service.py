@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from cryptography.hazmat.primitives import hashes
-from sqlalchemy import Select, func, select, text, update
+from sqlalchemy import Select, String, cast, func, select, text, update
 from sqlalchemy.orm import Session
 
 from gongshu.audit.models import AuditEvent, AuditHead
@@ -100,16 +100,45 @@ class VerifyResult:
     message_en: str = ""
 
 
-_COLS = (AuditEvent.id, AuditEvent.seq, AuditEvent.at, AuditEvent.actor_id, AuditEvent.actor_name, AuditEvent.org_id,
-         AuditEvent.action, AuditEvent.subject_type, AuditEvent.subject_id, AuditEvent.before_digest,
-         AuditEvent.after_digest, AuditEvent.detail, AuditEvent.request_id, AuditEvent.prev_hash, AuditEvent.hash)
+def _stream(session: Session, batch: int) -> Iterator[list[tuple]]:
+    """Batches of (id, seq, prev_hash, hash, material text) in chain order, straight from the driver.
 
-
-def _rows(session: Session, batch: int) -> Iterator[tuple]:
-    result = session.execute(select(*_COLS).order_by(AuditEvent.seq, AuditEvent.id).execution_options(
-        stream_results=True, yield_per=batch))
-    for part in result.partitions(batch):
-        yield from part
+    PostgreSQL renders the hashed fields as text itself (server side, in C, on another
+    core) through a named server-side cursor; SQLite hands back its stored text, and
+    only the few non-text fields are converted here.
+    """
+    e = AuditEvent
+    conn = session.connection()
+    pg = conn.dialect.name == "postgresql"
+    if pg:
+        def txt(col):
+            return func.coalesce(cast(col, String), "")
+        at = func.to_char(func.timezone("UTC", e.at), 'YYYY-MM-DD"T"HH24:MI:SS.US')
+        cols = (e.id, e.seq, e.prev_hash, e.hash, txt(e.seq), at, txt(e.actor_id), e.actor_name, txt(e.org_id),
+                e.action, e.subject_type, e.subject_id, txt(e.before_digest), txt(e.after_digest), e.detail,
+                e.request_id, e.prev_hash)
+    else:
+        cols = (e.id, e.seq, e.prev_hash, e.hash, e.at, e.actor_id, e.actor_name, e.org_id, e.action, e.subject_type,
+                e.subject_id, e.before_digest, e.after_digest, e.detail, e.request_id)
+    sql = str(select(*cols).order_by(e.seq, e.id).compile(dialect=conn.dialect,
+                                                           compile_kwargs={"literal_binds": True}))
+    raw = conn.connection.driver_connection
+    cur = raw.cursor(name="gongshu_audit_verify") if pg else raw.cursor()
+    if pg:
+        cur.itersize = batch
+    cur.execute(sql)
+    sep = _SEP
+    try:
+        while rows := cur.fetchmany(batch):
+            if pg:
+                yield [(r[0], r[1], r[2], r[3], sep.join(r[4:])) for r in rows]
+            else:  # stored 'YYYY-MM-DD HH:MM:SS.ffffff' (UTC) -> isoformat with 'T'
+                yield [(r[0], r[1], r[2], r[3], sep.join((
+                    str(r[1]), r[4][:10] + "T" + r[4][11:], "" if r[5] is None else str(r[5]), r[6],
+                    "" if r[7] is None else str(r[7]), r[8], r[9], r[10], r[11] or "", r[12] or "", r[13], r[14],
+                    r[2]))) for r in rows]
+    finally:
+        cur.close()
 
 
 def verify(session: Session, *, batch: int = 20000) -> VerifyResult:
@@ -120,31 +149,26 @@ def verify(session: Session, *, batch: int = 20000) -> VerifyResult:
     prev_id: int | None = None
     expected_seq = 1
     checked = 0
-    sep = _SEP
-    for row in _rows(session, batch):
-        (eid, seq, at, actor_id, actor_name, org_id, action, stype, sid, bd, ad, detail, rid, prev, stored) = row
-        if prev != prev_hash:
-            # this row does not link to the one before it
-            if prev_prev_hash is not None and prev == prev_prev_hash:
-                return _fail("inserted", checked - 1, prev_seq, prev_id)  # the row before was slipped in
-            if seq > expected_seq:
-                return _fail("deleted", checked, expected_seq, eid)
-            return _fail("altered", checked, seq, eid)
-        if at.tzinfo is not None:
-            at = at.astimezone(UTC).replace(tzinfo=None)
-        material = sep.join((
-            str(seq), at.isoformat(timespec="microseconds"), "" if actor_id is None else str(actor_id), actor_name,
-            "" if org_id is None else str(org_id), action, stype, sid, bd or "", ad or "", detail, rid, prev,
-        )).encode()
-        h = hashes.Hash(hashes.SM3())
-        h.update(material)
-        if h.finalize().hex() != stored:
-            return _fail("altered", checked, seq, eid)
-        if seq != expected_seq:
-            return _fail("deleted" if seq > expected_seq else "inserted", checked, min(seq, expected_seq), eid)
-        prev_prev_hash, prev_hash, prev_seq, prev_id = prev_hash, stored, seq, eid
-        expected_seq += 1
-        checked += 1
+    sm3 = hashes.SM3()
+    new_hash = hashes.Hash
+    for part in _stream(session, batch):
+        for eid, seq, prev, stored, material in part:
+            if prev != prev_hash:
+                # this row does not link to the one before it
+                if prev_prev_hash is not None and prev == prev_prev_hash:
+                    return _fail("inserted", checked - 1, prev_seq, prev_id)  # the row before was slipped in
+                if seq > expected_seq:
+                    return _fail("deleted", checked, expected_seq, eid)
+                return _fail("altered", checked, seq, eid)
+            h = new_hash(sm3)
+            h.update(material.encode())
+            if h.finalize().hex() != stored:
+                return _fail("altered", checked, seq, eid)
+            if seq != expected_seq:
+                return _fail("deleted" if seq > expected_seq else "inserted", checked, min(seq, expected_seq), eid)
+            prev_prev_hash, prev_hash, prev_seq, prev_id = prev_hash, stored, seq, eid
+            expected_seq += 1
+            checked += 1
     head = session.get(AuditHead, 1)
     if head is not None and (head.seq != expected_seq - 1 or head.hash != prev_hash):
         if head.seq > expected_seq - 1:
