@@ -16,7 +16,7 @@ import tempfile
 import time
 from datetime import datetime, timedelta
 
-from sqlalchemy import create_engine, text
+from sqlalchemy import column, create_engine, insert, table, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
@@ -60,7 +60,7 @@ def fill(engine, n: int) -> tuple[float, str, int]:
             raw.close()
     else:
         # stored as SQLAlchemy's SQLite DateTime does: 'YYYY-MM-DD HH:MM:SS.ffffff'
-        ins = text(f"INSERT INTO audit_event ({', '.join(COLS)}) VALUES ({', '.join(':' + c for c in COLS)})")
+        ins = insert(table("audit_event", *(column(c) for c in COLS)))
         batch: list[dict] = []
         with engine.begin() as conn:
             for row in chain(n):
