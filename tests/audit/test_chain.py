@@ -84,3 +84,17 @@ def test_verify_cli_exit_code(db, session_factory):
     db.commit()
     bad = CliRunner().invoke(main, ["audit", "verify"])
     assert bad.exit_code == 1 and "altered" in bad.output
+
+
+def test_record_many_continues_the_chain_R_SEC_3(db):
+    _events(db, 2)
+    n = audit.record_many(db, actor=SYSTEM, events=[
+        audit.Event("test.bulk", "thing", i, after={"i": i}) for i in range(50)])
+    audit.record(db, actor=SYSTEM, action="test.event", subject_type="thing", subject_id="after")
+    assert n == 50
+    seqs = db.scalars(select(AuditEvent.seq).where(AuditEvent.action == "test.bulk").order_by(AuditEvent.seq)).all()
+    assert len(seqs) == 50 and seqs[-1] - seqs[0] == 49
+    assert audit.verify(db).ok
+    db.execute(text("UPDATE audit_event SET subject_id = 'x' WHERE action = 'test.bulk' AND seq = :s"), {"s": seqs[7]})
+    r = audit.verify(db)
+    assert r.problem == "altered" and r.seq == seqs[7]

@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from cryptography.hazmat.primitives import hashes
-from sqlalchemy import Select, String, cast, func, select, text, update
+from sqlalchemy import Select, String, cast, func, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from gongshu.audit.models import AuditEvent, AuditHead
@@ -48,6 +48,50 @@ def _sm3(data: bytes) -> str:
     return h.finalize().hex()
 
 
+@dataclass(frozen=True)
+class Event:
+    """One event for :func:`record_many` (the same fields :func:`record` takes)."""
+
+    action: str
+    subject_type: str
+    subject_id: Any
+    before: Any = None
+    after: Any = None
+    detail: dict[str, Any] | None = None
+
+
+def _bump_head(session: Session, n: int) -> tuple[int, str]:
+    """Reserve ``n`` sequence numbers; returns the first one and the previous hash.
+
+    Bumping the head row first takes the write lock (row lock on PostgreSQL, the
+    database write lock on SQLite), so concurrent appends form one chain.
+    """
+    last, prev_hash = session.execute(
+        update(AuditHead).where(AuditHead.id == 1).values(seq=AuditHead.seq + n)
+        .returning(AuditHead.seq, AuditHead.hash)
+    ).one()
+    return last - n + 1, prev_hash
+
+
+def _chain(actor: ActorLike | None, events: list[Event], first_seq: int, prev_hash: str,
+           request_id: str | None) -> list[dict[str, Any]]:
+    at = utcnow().replace(tzinfo=None)
+    rid = request_id or current_request_id()
+    actor_id, actor_name = getattr(actor, "user_id", None), getattr(actor, "username", "system")
+    org_id = getattr(actor, "org_id", None)
+    rows = []
+    for i, ev in enumerate(events):
+        fields = dict(
+            seq=first_seq + i, at=at, actor_id=actor_id, actor_name=actor_name, org_id=org_id, action=ev.action,
+            subject_type=ev.subject_type, subject_id=str(ev.subject_id), before_digest=digest(ev.before),
+            after_digest=digest(ev.after), request_id=rid, prev_hash=prev_hash,
+            detail=json.dumps(ev.detail or {}, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str),
+        )
+        fields["hash"] = prev_hash = _sm3(_material(**fields))
+        rows.append(fields)
+    return rows
+
+
 def record(
     session: Session,
     *,
@@ -65,28 +109,27 @@ def record(
     ``before``/``after`` are states of the subject; only their SM3 digests are kept,
     so the log proves what changed without copying personal data into it.
     """
-    # Bumping the head row first takes the write lock (row lock on PostgreSQL,
-    # the database write lock on SQLite) so concurrent appends form one chain.
-    row = session.execute(
-        update(AuditHead).where(AuditHead.id == 1).values(seq=AuditHead.seq + 1)
-        .returning(AuditHead.seq, AuditHead.hash)
-    ).one()
-    seq, prev_hash = row
-    at = utcnow().replace(tzinfo=None)
-    detail_text = json.dumps(detail or {}, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
-    rid = request_id or current_request_id()
-    fields = dict(
-        seq=seq, at=at, actor_id=getattr(actor, "user_id", None), actor_name=getattr(actor, "username", "system"),
-        org_id=getattr(actor, "org_id", None), action=action, subject_type=subject_type,
-        subject_id=str(subject_id), before_digest=digest(before), after_digest=digest(after),
-        detail=detail_text, request_id=rid, prev_hash=prev_hash,
-    )
-    h = _sm3(_material(**fields))
-    session.execute(update(AuditHead).where(AuditHead.id == 1).values(hash=h))
-    event = AuditEvent(**fields, hash=h)
+    first, prev_hash = _bump_head(session, 1)
+    (fields,) = _chain(actor, [Event(action, subject_type, subject_id, before, after, detail)], first, prev_hash,
+                       request_id)
+    session.execute(update(AuditHead).where(AuditHead.id == 1).values(hash=fields["hash"]))
+    event = AuditEvent(**fields)
     session.add(event)
     session.flush()
     return event
+
+
+def record_many(session: Session, *, actor: ActorLike | None, events: list[Event],
+                request_id: str | None = None) -> int:
+    """Append many events by one actor in one statement (bulk imports); same chain as :func:`record`."""
+    if not events:
+        return 0
+    session.flush()  # events recorded earlier in this transaction come first
+    first, prev_hash = _bump_head(session, len(events))
+    rows = _chain(actor, events, first, prev_hash, request_id)
+    session.execute(insert(AuditEvent), rows)
+    session.execute(update(AuditHead).where(AuditHead.id == 1).values(hash=rows[-1]["hash"]))
+    return len(rows)
 
 
 @dataclass
