@@ -9,7 +9,9 @@ import click
 import uvicorn
 
 from gongshu.audit import cli as audit_cli
+from gongshu.catalog import cli as catalog_cli
 from gongshu.db import NotMigrated, check_migrated, get_engine, upgrade
+from gongshu.demo import cli as demo_cli
 from gongshu.jobs import service as jobs_service
 
 
@@ -63,3 +65,9 @@ def worker(once: bool) -> None:
 
 
 main.add_command(audit_cli.group)
+main.add_command(catalog_cli.group)
+main.add_command(demo_cli.demo)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,1 +1,465 @@
-"""Catalogue service: search (being written)."""
+"""Catalogue search (R-CAT-10): Chinese words and pinyin in the database's own full-text index, with facets.
+
+- :func:`index_entry` / :func:`unindex_entry` keep one ``catalog_search_doc`` row per
+  published entry, built from its latest published version (``catalog_entry_version``);
+  the entries service calls them on approve and withdraw. :func:`reindex_all` rebuilds
+  everything (``gongshu catalog reindex``). The index is derived data: the entry's own
+  audit event (approve, withdraw) covers its maintenance; a full rebuild is audited.
+- :func:`search` segments the query like the documents (``kit.textsearch``), matches
+  every word as a prefix in FTS5 (SQLite) or a ``tsvector`` (PostgreSQL), orders by
+  relevance then name, and counts every facet in one SQL statement over the matched set.
+  Facets are multi-select: values within a facet are OR-ed, facets are AND-ed; the counts
+  of a facet apply every *other* facet's filter (so other values of it stay selectable).
+- Government staff see every published entry; the public (no actor) sees only entries
+  whose open attribute is not 不予开放, and in the detail only data items that are open.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    and_,
+    bindparam,
+    case,
+    column,
+    delete,
+    func,
+    insert,
+    literal,
+    literal_column,
+    or_,
+    select,
+    table,
+    true,
+    union_all,
+)
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from gongshu.audit import service as audit_service
+from gongshu.auth.actions import GOV_ROLES, declare
+from gongshu.auth.models import Org
+from gongshu.auth.service import Actor, can, require
+from gongshu.catalog.models import CatalogEntry, EntryVersion
+from gongshu.catalog.search_models import SearchCount, SearchDoc, SearchText
+from gongshu.db import utcnow
+from gongshu.errors import Invalid, NotFound
+from gongshu.kit import textsearch
+from gongshu.kit.pagination import Page
+
+declare("catalog.search.all", "检索全部已发布目录（含不予开放）", "Search every published entry (incl. not open)",
+        GOV_ROLES, writes=False)
+declare("catalog.search.reindex", "重建目录检索索引", "Rebuild the catalogue search index",
+        {"sysadmin", "authority_admin"})
+
+NOT_OPEN = "不予开放"
+#: facet key (query parameter) -> (index column, Chinese label, English label)
+FACETS: dict[str, tuple[str, str, str]] = {
+    "dept": ("org_name", "提供部门", "Department"),
+    "resource_attr": ("resource_attr", "资源属性", "Resource class"),
+    "topic": ("topic", "资源分类", "Classification"),
+    "grade": ("grade", "数据分级", "Grade"),
+    "sharing_type": ("sharing_type", "共享类型", "Sharing"),
+    "open_type": ("open_type", "开放属性", "Open attribute"),
+    "format": ("format", "资源格式", "Format"),
+    "update_cycle": ("update_cycle", "更新周期", "Update cycle"),
+}
+MAX_VALUES = 50
+NAME_WEIGHT = 10.0  # a word in the name counts ten times a word elsewhere
+_DOC = SearchDoc.__table__
+_TEXT = SearchText.__table__
+_COUNT = SearchCount.__table__
+TOTAL = "_total"
+_FTS = table("catalog_search_fts", column("rowid"))
+_FTS_TABLE = literal_column("catalog_search_fts")
+# PostgreSQL only (see the migration): written with the doc row from the text row's tokens
+_PG_DOC = table("catalog_search_doc", *(column(c.name, c.type) for c in _DOC.c), column("tsv"), column("name_tsv"))
+_TSV = literal_column("catalog_search_doc.tsv")
+_NAME_TSV = literal_column("catalog_search_doc.name_tsv")
+_SIMPLE = literal_column("'simple'")
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    entry_id: int
+    code: str
+    name: str
+    summary: str
+    org_name: str
+    resource_attr: str
+    topic: str
+    grade: str
+    sharing_type: str
+    open_type: str
+    format: str
+    update_cycle: str
+    version: int
+    published_at: datetime | None
+    #: (text, matched) segments for highlighting
+    name_marked: list[tuple[str, bool]] = field(default_factory=list)
+    summary_marked: list[tuple[str, bool]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    total: int
+    hits: list[SearchHit]
+    #: facet key -> [(value, count)], most frequent first; selected values are always listed
+    facets: dict[str, list[tuple[str, int]]]
+    page: Page
+    q: str = ""
+    filters: dict[str, list[str]] = field(default_factory=dict)
+    #: the words the query was segmented into
+    terms: list[str] = field(default_factory=list)
+    public_only: bool = True
+
+    @property
+    def pages(self) -> int:
+        return max(1, (self.total + self.page.size - 1) // self.page.size)
+
+
+# Indexing ------------------------------------------------------------------------------
+
+def _org_name(session: Session, snapshot: dict) -> str:
+    name = snapshot.get("org_name")
+    if name:
+        return str(name)
+    org_id = snapshot.get("org_id")
+    org = session.get(Org, org_id) if org_id else None
+    return org.name if org else ""
+
+
+def _s(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
+def doc_values(*, entry_id: int, version: int, snapshot: dict, org_name: str,
+               published_at: datetime | None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The index rows (search doc, search text) of one published snapshot (pure; also used by the benchmark)."""
+    name = _s(snapshot.get("name"))
+    items = [_s(i.get("name")) for i in snapshot.get("items") or [] if isinstance(i, dict)]
+    code = _s(snapshot.get("code"))
+    open_type = _s(snapshot.get("open_type"))
+    summary = _s(snapshot.get("summary"))
+    doc = {
+        "entry_id": entry_id, "version": version, "code": code, "name": name, "org_id": snapshot.get("org_id"),
+        "org_name": org_name, "resource_attr": _s(snapshot.get("resource_attr")), "topic": _s(snapshot.get("topic")),
+        "grade": _s(snapshot.get("grade")), "sharing_type": _s(snapshot.get("sharing_type")),
+        "open_type": open_type, "format": _s(snapshot.get("format")),
+        "update_cycle": _s(snapshot.get("update_cycle")), "is_public": open_type != NOT_OPEN,
+        "published_at": published_at, "indexed_at": utcnow(),
+    }
+    txt = {
+        "entry_id": entry_id, "summary": summary, "name_tokens": textsearch.index_text(name=name),
+        "body_tokens": textsearch.index_text(summary, _s(snapshot.get("topic")), *items, org_name,
+                                             _s(snapshot.get("business")), code),
+    }
+    return doc, txt
+
+
+def _latest_version(session: Session, entry_id: int) -> EntryVersion | None:
+    return session.scalar(select(EntryVersion).where(EntryVersion.entry_id == entry_id)
+                          .order_by(EntryVersion.version.desc()).limit(1))
+
+
+def index_entry(session: Session, *, entry_id: int) -> None:
+    """(Re)index the entry's latest published snapshot; an entry never published or withdrawn is removed."""
+    entry = session.get(CatalogEntry, entry_id)
+    if entry is None:
+        raise NotFound(f"目录不存在：{entry_id}", f"Catalogue entry {entry_id} not found", field="entry_id")
+    ver = _latest_version(session, entry_id)
+    if ver is None or entry.status == "withdrawn":
+        unindex_entry(session, entry_id=entry_id)
+        return
+    snap = dict(ver.snapshot or {})
+    snap.setdefault("org_id", entry.org_id)
+    doc_row, text_row = doc_values(entry_id=entry_id, version=ver.version, snapshot=snap,
+                                   org_name=_org_name(session, snap), published_at=ver.published_at)
+    unindex_entry(session, entry_id=entry_id)
+    _write(session, [(doc_row, text_row)])
+    _bump(session, [doc_row], +1)
+
+
+def unindex_entry(session: Session, *, entry_id: int) -> None:
+    """Remove the entry from search (withdrawn)."""
+    old = session.execute(select(_DOC).where(_DOC.c.entry_id == entry_id)).mappings().first()
+    if old is not None:
+        _bump(session, [dict(old)], -1)
+    session.execute(delete(SearchDoc).where(SearchDoc.entry_id == entry_id))
+    session.execute(delete(SearchText).where(SearchText.entry_id == entry_id))
+
+
+def _bump(session: Session, docs: list[dict[str, Any]], sign: int) -> None:
+    """Add (+1) or remove (-1) entries from the facet counts (one upsert per value, in a fixed order)."""
+    deltas: dict[tuple[str, str], list[int]] = {}
+    for d in docs:
+        pub = 1 if d["is_public"] else 0
+        for key, value in [(TOTAL, "")] + [(k, _s(d[col])) for k, (col, _zh, _en) in FACETS.items()]:
+            n = deltas.setdefault((key, value), [0, 0])
+            n[0] += sign
+            n[1] += sign * pub
+    ins = pg_insert(_COUNT) if _dialect(session) == "postgresql" else sqlite_insert(_COUNT)
+    stmt = ins.on_conflict_do_update(index_elements=[_COUNT.c.facet, _COUNT.c.value], set_={
+        "n_all": _COUNT.c.n_all + ins.excluded.n_all, "n_public": _COUNT.c.n_public + ins.excluded.n_public})
+    session.execute(stmt, [{"facet": f, "value": v, "n_all": a, "n_public": p}
+                           for (f, v), (a, p) in sorted(deltas.items())])
+
+
+def refresh_counts(session: Session) -> None:
+    """Recount every facet over the whole index (after bulk loads)."""
+    pub = func.sum(case((_DOC.c.is_public == true(), 1), else_=0))
+    counts = union_all(
+        select(literal(TOTAL), literal(""), func.count(), pub).select_from(_DOC),
+        *[select(literal(k), _DOC.c[col], func.count(), pub).group_by(_DOC.c[col])
+          for k, (col, _zh, _en) in FACETS.items()])
+    session.execute(delete(SearchCount))
+    session.execute(insert(SearchCount).from_select(["facet", "value", "n_all", "n_public"], counts))
+
+
+def _pg_doc_insert():
+    """INSERT of a doc row on PostgreSQL: its tsvectors are computed from the bound token texts."""
+    name = func.to_tsvector(_SIMPLE, bindparam("name_tokens"))
+    body = func.to_tsvector(_SIMPLE, bindparam("body_tokens"))
+    return insert(_PG_DOC).values({
+        **{c.name: bindparam(c.name) for c in _DOC.c},
+        "tsv": func.setweight(name, literal_column("'A'")).op("||")(func.setweight(body, literal_column("'B'"))),
+        "name_tsv": func.to_tsvector(_SIMPLE, bindparam("name_tokens"))})
+
+
+def bulk_load(session: Session, rows: list[tuple[dict[str, Any], dict[str, Any]]], *, batch: int = 1000) -> None:
+    """Insert many (doc, text) index rows, then recount the facets (reindex, benchmark)."""
+    _write(session, rows, batch=batch)
+    refresh_counts(session)
+
+
+def _write(session: Session, rows: list[tuple[dict[str, Any], dict[str, Any]]], *, batch: int = 1000) -> None:
+    """Insert (doc, text) index rows with executemany; the full-text index follows (FTS5 triggers, tsvectors)."""
+    pg = _dialect(session) == "postgresql"
+    for i in range(0, len(rows), batch):
+        chunk = rows[i:i + batch]
+        if pg:
+            session.execute(_pg_doc_insert(), [{**d, "name_tokens": t["name_tokens"], "body_tokens": t["body_tokens"]}
+                                               for d, t in chunk])
+        else:
+            session.execute(insert(SearchDoc), [d for d, _t in chunk])
+        session.execute(insert(SearchText), [t for _d, t in chunk])
+
+
+def reindex_all(session: Session, *, actor: Actor) -> int:
+    """Rebuild the whole index from the latest published version of every entry that is not withdrawn."""
+    require(actor, "catalog.search.reindex")
+    latest = (select(EntryVersion.entry_id, func.max(EntryVersion.version).label("v"))
+              .group_by(EntryVersion.entry_id).subquery())
+    found = session.execute(
+        select(EntryVersion, CatalogEntry.org_id)
+        .join(latest, (latest.c.entry_id == EntryVersion.entry_id) & (latest.c.v == EntryVersion.version))
+        .join(CatalogEntry, CatalogEntry.id == EntryVersion.entry_id)
+        .where(CatalogEntry.status != "withdrawn").order_by(EntryVersion.entry_id)
+    ).all()
+    orgs = dict(session.execute(select(Org.id, Org.name)).tuples().all())
+    rows = []
+    for ver, org_id in found:
+        snap = dict(ver.snapshot or {})
+        snap.setdefault("org_id", org_id)
+        rows.append(doc_values(entry_id=ver.entry_id, version=ver.version, snapshot=snap,
+                               org_name=_s(snap.get("org_name")) or orgs.get(snap.get("org_id"), ""),
+                               published_at=ver.published_at))
+    session.execute(delete(SearchDoc))
+    session.execute(delete(SearchText))
+    bulk_load(session, rows)
+    audit_service.record(session, actor=actor, action="catalog.search.reindex", subject_type="catalog_search",
+                         subject_id="all", detail={"indexed": len(rows)})
+    return len(rows)
+
+
+# Searching -----------------------------------------------------------------------------
+
+def public_only(actor: Actor | None) -> bool:
+    """The public (no actor) and actors without a staff role see only entries that are not 不予开放."""
+    return actor is None or not can(actor, "catalog.search.all")
+
+
+def check_filters(filters: dict[str, list[str]] | None) -> dict[str, list[str]]:
+    """Known facet keys only; blank values dropped; duplicates removed."""
+    out: dict[str, list[str]] = {}
+    for key, values in (filters or {}).items():
+        if key not in FACETS:
+            raise Invalid(f"未知的筛选条件：{key}（可选：{'、'.join(FACETS)}）",
+                          f"Unknown filter {key} (one of {', '.join(FACETS)})", field=key)
+        if isinstance(values, str):
+            values = [values]
+        kept = list(dict.fromkeys(v.strip() for v in values if v and v.strip()))
+        if len(kept) > MAX_VALUES:
+            raise Invalid(f"筛选条件“{FACETS[key][1]}”最多选择 {MAX_VALUES} 项",
+                          f"Choose at most {MAX_VALUES} values for {FACETS[key][2]}", field=key)
+        if any(len(v) > 200 for v in kept):
+            raise Invalid("筛选值过长", "Filter value too long", field=key)
+        if kept:
+            out[key] = kept
+    return out
+
+
+def _dialect(session: Session) -> str:
+    return session.get_bind().dialect.name
+
+
+def _tsquery(terms: list[textsearch.QueryTerm]) -> ColumnElement:
+    return func.to_tsquery(_SIMPLE, literal(textsearch.tsquery(terms)))
+
+
+def _matched(dialect: str, terms: list[textsearch.QueryTerm], public: bool, cols: list) -> Select:
+    """SELECT ``cols`` (of the narrow doc table) FROM the entries the query matches and the actor may see."""
+    stmt = select(*cols)
+    if terms and dialect == "sqlite":
+        stmt = stmt.select_from(_FTS.join(_DOC, _DOC.c.entry_id == _FTS.c.rowid)).where(
+            _FTS_TABLE.op("MATCH")(literal(textsearch.fts5_query(terms))))
+    elif terms:
+        stmt = stmt.select_from(_DOC).where(_TSV.op("@@")(_tsquery(terms)))
+    else:
+        stmt = stmt.select_from(_DOC)
+    if public:
+        stmt = stmt.where(_DOC.c.is_public == true())
+    return stmt
+
+
+def _filter_conds(cols, filters: dict[str, list[str]], *, skip: str | None = None) -> list[ColumnElement]:
+    return [cols[FACETS[k][0]].in_(v) for k, v in filters.items() if k != skip]
+
+
+def _facet_statement(dialect: str, terms, public: bool, filters: dict[str, list[str]]):
+    """One statement: the total and every facet's counts (UNION ALL of GROUP BYs over one materialised CTE).
+
+    Without words, a facet whose counts need no filter (all of them on the landing page) is read from
+    ``catalog_search_count`` instead of counting the whole index.
+    """
+    n_col = _COUNT.c.n_public if public else _COUNT.c.n_all
+
+    def stored(key: str):
+        return select(literal(key), _COUNT.c.value, n_col).where(_COUNT.c.facet == key, n_col > 0)
+
+    if not terms and not filters:
+        return union_all(stored(TOTAL), *[stored(k) for k in FACETS])
+    facet_cols = sorted({c for c, _zh, _en in FACETS.values()})
+    inner = _matched(dialect, terms, public, [_DOC.c[c] for c in facet_cols])
+    # the rows some count needs: those failing at most one filter (or, without words, none when one filter
+    # is set: that facet's own counts come from the stored counts)
+    conds = _filter_conds(_DOC.c, filters)
+    if len(conds) == 1 and not terms:
+        inner = inner.where(conds[0])
+    elif len(conds) > 1:
+        inner = inner.where(or_(*[and_(*(c for j, c in enumerate(conds) if j != i)) for i in range(len(conds))]))
+    m = inner.cte("m").prefix_with("MATERIALIZED")
+    branches = [select(literal(TOTAL).label("facet"), literal("").label("value"), func.count().label("n"))
+                .select_from(m).where(*_filter_conds(m.c, filters))]
+    for key, (col, _zh, _en) in FACETS.items():
+        others = _filter_conds(m.c, filters, skip=key)
+        if not terms and not others:
+            branches.append(stored(key))
+        else:
+            branches.append(select(literal(key), m.c[col], func.count()).select_from(m).where(*others)
+                            .group_by(m.c[col]))
+    return union_all(*branches)
+
+
+HIT_COLUMNS = ("entry_id", "code", "name", "org_name", "resource_attr", "topic", "grade", "sharing_type",
+               "open_type", "format", "update_cycle", "version", "published_at")
+
+
+def _hits_statement(dialect: str, terms, public: bool, filters: dict[str, list[str]], page: Page):
+    """The page of hits: relevance then name over the narrow table, then the display columns for that page only."""
+    if terms and dialect == "sqlite":  # bm25: lower is better; name tokens weigh NAME_WEIGHT
+        rank = func.bm25(_FTS_TABLE, literal_column(str(NAME_WEIGHT)), literal_column("1.0"))
+    elif terms:  # entries whose name matches every word first (reads the small inline name_tsv only)
+        rank = case((_NAME_TSV.op("@@")(_tsquery(terms)), 0), else_=1)
+    else:
+        rank = literal_column("0")
+    top = (_matched(dialect, terms, public, [_DOC.c.entry_id, _DOC.c.name, rank.label("rank")])
+           .where(*_filter_conds(_DOC.c, filters))
+           .order_by(literal_column("rank"), _DOC.c.name, _DOC.c.entry_id)
+           .limit(page.size).offset(page.offset).subquery("top"))
+    return (select(*[_DOC.c[c] for c in HIT_COLUMNS], _TEXT.c.summary)
+            .select_from(top.join(_DOC, _DOC.c.entry_id == top.c.entry_id)
+                         .outerjoin(_TEXT, _TEXT.c.entry_id == top.c.entry_id))
+            .order_by(top.c.rank, top.c.name, top.c.entry_id))
+
+
+def search(session: Session, *, actor: Actor | None, q: str = "", filters: dict[str, list[str]] | None = None,
+           page: Page) -> SearchResult:
+    """Search published entries. ``actor=None`` is the public. Facet counts come from one SQL statement."""
+    q = (q or "").strip()
+    if len(q) > textsearch.MAX_QUERY:
+        raise Invalid(f"检索词过长（最多 {textsearch.MAX_QUERY} 字）",
+                      f"The query is too long (at most {textsearch.MAX_QUERY} characters)", field="q")
+    filters = check_filters(filters)
+    terms = textsearch.query_terms(q) if q else []
+    public = public_only(actor)
+    dialect = _dialect(session)
+    counts: dict[str, list[tuple[str, int]]] = {k: [] for k in FACETS}
+    total = 0
+    for facet, value, n in session.execute(_facet_statement(dialect, terms, public, filters)):
+        if facet == "_total":
+            total = int(n)
+        elif value not in (None, ""):
+            counts[facet].append((str(value), int(n)))
+    for key, pairs in counts.items():
+        pairs.sort(key=lambda p: (-p[1], p[0]))
+        have = {v for v, _n in pairs}
+        pairs.extend((v, 0) for v in filters.get(key, []) if v not in have)
+    words = textsearch.all_words(terms)
+    hits = []
+    if total:
+        for r in session.execute(_hits_statement(dialect, terms, public, filters, page)).mappings():
+            row = {**r, "summary": r["summary"] or ""}
+            hits.append(SearchHit(
+                **row, name_marked=textsearch.highlight(row["name"], words),
+                summary_marked=textsearch.highlight(row["summary"], words, limit=120, pinyin=False)))
+    return SearchResult(total=total, hits=hits, facets=counts, page=page, q=q, filters=filters,
+                        terms=[t.word for t in terms], public_only=public)
+
+
+# The published entry, as the public (or staff) may see it ----------------------------------
+
+@dataclass(frozen=True)
+class PublishedEntry:
+    entry_id: int
+    version: int
+    published_at: datetime | None
+    #: the snapshot's entry fields (without items)
+    fields: dict[str, Any]
+    #: the data items the viewer may see
+    items: list[dict[str, Any]]
+    #: items left out because they are not open (public view only)
+    hidden_items: int
+    public_only: bool
+
+
+def published_entry(session: Session, *, actor: Actor | None, ref: str) -> PublishedEntry:
+    """The latest published version of an entry by id or code; the public sees only what is open."""
+    ref = (ref or "").strip()
+    if ref.isdigit():
+        doc = session.get(SearchDoc, int(ref))
+    else:
+        doc = session.scalar(select(SearchDoc).where(SearchDoc.code == ref))
+    public = public_only(actor)
+    if doc is None or (public and not doc.is_public):
+        raise NotFound(f"未找到已发布的目录：{ref}", f"No published catalogue entry {ref}", field="ref")
+    ver = session.scalar(select(EntryVersion).where(EntryVersion.entry_id == doc.entry_id,
+                                                    EntryVersion.version == doc.version))
+    if ver is None:
+        raise NotFound(f"未找到已发布的目录：{ref}", f"No published catalogue entry {ref}", field="ref")
+    snap = dict(ver.snapshot or {})
+    items = [i for i in snap.pop("items", None) or [] if isinstance(i, dict)]
+    snap.setdefault("org_name", doc.org_name)
+    entry_open = _s(snap.get("open_type"))
+    visible = [i for i in items if not public or (i.get("open_type") or entry_open) != NOT_OPEN]
+    if public:
+        for key in ("sharing_basis", "legal_basis", "filed_with_authority"):
+            snap.pop(key, None)
+    return PublishedEntry(entry_id=doc.entry_id, version=ver.version, published_at=ver.published_at,
+                          fields=snap, items=visible, hidden_items=len(items) - len(visible), public_only=public)
