@@ -30,11 +30,12 @@ from stdnum.cn import uscc as uscc_mod
 
 from gongshu import db as gdb
 from gongshu.app import create_app
+from gongshu.audit import service as audit_service
 from gongshu.audit.models import AuditEvent
 from gongshu.auth import service as auth_service
 from gongshu.auth.service import SYSTEM
 from gongshu.catalog.models import CatalogEntry, DataItem
-from gongshu.catalog.service import transfer
+from gongshu.catalog.service import workbook
 
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/gongshu_bench_import"
 TYPES = ("C", "N", "D", "T", "I")
@@ -87,6 +88,7 @@ def fresh_engine(kind: str, pg_url: str, tmp: Path):
 
 
 def run(kind: str, n_entries: int, n_items: int, pg_url: str) -> dict:
+    load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as tmp:
         engine = fresh_engine(kind, pg_url, Path(tmp))
         gdb.upgrade(engine)
@@ -102,15 +104,15 @@ def run(kind: str, n_entries: int, n_items: int, pg_url: str) -> dict:
                                                  scopes=["catalog.*"], days=1)
             provider, provider_code = dept.name, dept.uscc
         t = time.perf_counter()
-        data = transfer.write_workbook(rows(n_entries, n_items, provider, provider_code), grades=[
+        data = workbook.write_workbook(rows(n_entries, n_items, provider, provider_code), grades=[
             "一般1", "一般2", "一般3", "一般4", "重要", "核心"])
         write_s = time.perf_counter() - t
         t = time.perf_counter()
-        transfer.parse_workbook(data)
+        workbook.parse_workbook(data)
         parse_s = time.perf_counter() - t
         app = create_app(check_db=False, run_jobs=False)
         auth = {"Authorization": f"Bearer {token}"}
-        upload = {"file": ("bench.xlsx", data, transfer.XLSX_MEDIA_TYPE)}
+        upload = {"file": ("bench.xlsx", data, workbook.XLSX_MEDIA_TYPE)}
         with TestClient(app) as client:
             t = time.perf_counter()
             r = client.post("/api/v1/catalog/import", headers=auth, files=upload, data={"dry_run": "true"})
@@ -126,12 +128,14 @@ def run(kind: str, n_entries: int, n_items: int, pg_url: str) -> dict:
             n_e = s.scalar(select(func.count()).select_from(CatalogEntry))
             n_i = s.scalar(select(func.count()).select_from(DataItem))
             n_a = s.scalar(select(func.count()).select_from(AuditEvent).where(AuditEvent.action.like("catalog.%")))
+            chain_ok = audit_service.verify(s).ok
         engine.dispose()
     return {"benchmark": "catalog_import", "db": kind, "entries": n_entries, "item_rows": n_entries * n_items,
             "file_bytes": len(data), "seconds": round(seconds, 3), "cpu_seconds": round(cpu, 3), "dry_run_seconds": round(dry_s, 3),
             "parse_seconds": round(parse_s, 3),
             "write_xlsx_seconds": round(write_s, 3), "target_seconds": 10, "ok": seconds <= 10,
-            "stored_entries": n_e, "stored_items": n_i, "audit_events": n_a,
+            "stored_entries": n_e, "stored_items": n_i, "audit_events": n_a, "audit_chain_ok": chain_ok,
+            "load_avg": [round(load_before, 1), round(os.getloadavg()[0], 1)],
             "python": platform.python_version(), "machine": platform.machine(), "cpus": os.cpu_count(),
             "date": date.today().isoformat()}
 

@@ -1,17 +1,20 @@
 """Catalogue search latency with facets (R-CAT-10) at 10k and 100k entries, SQLite and PostgreSQL.
 
 Generates realistic published entries (departments, towns, subjects, data items) straight
-into the search index table of a freshly migrated database (tokens from ``kit.textsearch``,
-exactly as ``index_entry`` builds them), then times ``catalog.service.search.search`` — the
-facet counts (one statement) plus the page of hits with highlighting — for ~200 mixed
-queries: Chinese words, full pinyin, initials, department names and codes, with and without
-facet filters, as the public and as staff.
+into the search index tables of a freshly migrated database (``search.bulk_load``; tokens from
+``kit.textsearch`` as ``index_entry`` builds them), then times ``catalog.service.search.search``
+— one statement for the total, every facet's counts and the page's ids, one for the page's
+columns, plus highlighting — for ~200 mixed queries: Chinese words, full pinyin, initials,
+department names and codes, with and without facet filters, as the public and as staff. Each
+query runs ``--repeat`` times; the first run and the best run are both reported.
 
 Peer, same run: a plain SQLite FTS5 ``unicode61`` index over the raw (unsegmented) text,
-queried with the same words as prefixes and the same facet/page statements. Recall on
-the Chinese-word queries is measured against a substring scan of the raw text.
+queried with the same words as prefixes, with a facet statement and a page statement of the
+same shape (no filters). Recall on the Chinese-word queries is measured against a substring
+scan of the raw text, over names and over all searchable text.
 
-    python benchmarks/catalog_search.py [--sizes 10000,100000] [--queries 200] [--db sqlite|postgres|both]
+    python benchmarks/catalog_search.py [--sizes 10000,100000] [--queries 200] [--repeat 3]
+                                        [--db sqlite|postgres|both]
 
 Prints one JSON line. Target: p95 <= 50 ms at 100k.
 """
@@ -216,19 +219,25 @@ def summary_ms(values: list[float]) -> dict:
             "max_ms": round(max(values) * 1000, 1), "mean_ms": round(statistics.fmean(values) * 1000, 1)}
 
 
-def time_ours(engine, qs) -> dict:
-    times = []
+def time_ours(engine, qs, repeat: int) -> dict:
+    """Each query ``repeat`` times: the first run's latencies, and each query's best (less noise from other
+    processes on a shared machine)."""
+    first, best = [], []
     by_kind: dict[str, list[float]] = {}
     with Session(engine) as s:
         for _kind, q, filters, public in qs[:10]:  # warm caches
             service.search(s, actor=None if public else STAFF, q=q, filters=filters, page=Page(1, 20))
         for kind, q, filters, public in qs:
-            t = time.perf_counter()
-            service.search(s, actor=None if public else STAFF, q=q, filters=filters, page=Page(1, 20))
-            took = time.perf_counter() - t
-            times.append(took)
-            by_kind.setdefault(kind + ("+filter" if filters else ""), []).append(took)
-    return {**summary_ms(times), "by_kind_p95_ms": {k: round(pct(v, 95) * 1000, 1) for k, v in sorted(by_kind.items())}}
+            runs = []
+            for _ in range(repeat):
+                t = time.perf_counter()
+                service.search(s, actor=None if public else STAFF, q=q, filters=filters, page=Page(1, 20))
+                runs.append(time.perf_counter() - t)
+            first.append(runs[0])
+            best.append(min(runs))
+            by_kind.setdefault(kind + ("+filter" if filters else ""), []).append(min(runs))
+    return {**summary_ms(first), "best_of": repeat, **{f"best_{k}": v for k, v in summary_ms(best).items()},
+            "by_kind_best_p95_ms": {k: round(pct(v, 95) * 1000, 1) for k, v in sorted(by_kind.items())}}
 
 
 # The peer: plain FTS5 unicode61 over the raw text, same facet/page statements -------------------
@@ -251,7 +260,7 @@ UNION ALL SELECT 'format', format, count(*) FROM m GROUP BY format
 UNION ALL SELECT 'update_cycle', update_cycle, count(*) FROM m GROUP BY update_cycle
 """
 PEER_HITS = """
-SELECT d.entry_id, d.code, d.name, d.summary, d.org_name FROM peer_fts
+SELECT d.entry_id, d.code, d.name, d.org_name FROM peer_fts
 JOIN catalog_search_doc d ON d.entry_id = peer_fts.rowid
 WHERE peer_fts MATCH :q AND (d.is_public = 1 OR :staff = 1)
 ORDER BY bm25(peer_fts, 10.0, 1.0), d.name LIMIT 20
@@ -290,25 +299,34 @@ def time_peer(engine, qs) -> dict:
 
 
 def recall(engine, raw: list[dict]) -> dict:
-    """Recall of ours and the peer on the Chinese-word queries, against a substring scan of the raw text."""
-    ours_r, peer_r, details = [], [], {}
+    """Recall of ours and the peer on the Chinese-word queries, against a substring scan of the raw text:
+    in the name only (the peer's blind spot: 人口 inside 户籍人口基本信息) and in all searchable text."""
+    out: dict = {}
     with engine.connect() as conn:
-        for q in CHINESE:
-            words = q.split()
-            truth = {r["entry_id"] for r in raw if all(w in r["name"] + " " + r["body"] for w in words)}
-            if not truth:
-                continue
-            terms = textsearch.query_terms(q)
-            ours = set(conn.execute(text("SELECT rowid FROM catalog_search_fts WHERE catalog_search_fts MATCH :q"),
-                                    {"q": textsearch.fts5_query(terms)}).scalars())
-            peer = set(conn.execute(text("SELECT rowid FROM peer_fts WHERE peer_fts MATCH :q"),
-                                    {"q": peer_query(q)}).scalars())
-            ours_r.append(len(ours & truth) / len(truth))
-            peer_r.append(len(peer & truth) / len(truth))
-            details[q] = {"truth": len(truth), "ours": round(ours_r[-1], 3), "peer": round(peer_r[-1], 3)}
-    return {"ours_recall": round(statistics.fmean(ours_r), 3), "peer_recall": round(statistics.fmean(peer_r), 3),
-            "peer_zero_recall_queries": sorted(q for q, d in details.items() if d["peer"] == 0),
-            "examples": {q: details[q] for q in ("人口", "低保", "公积金", "许可") if q in details}}
+        for scope in ("name", "all"):
+            ours_r, peer_r, details = [], [], {}
+            for q in CHINESE:
+                words = q.split()
+                truth = {r["entry_id"] for r in raw
+                         if all(w in (r["name"] if scope == "name" else r["name"] + " " + r["body"]) for w in words)}
+                if not truth:
+                    continue
+                ours_q = textsearch.fts5_query(textsearch.query_terms(q))
+                peer_q = peer_query(q)
+                if scope == "name":
+                    ours_q, peer_q = f"{{name_tokens}} : ({ours_q})", f"{{name}} : ({peer_q})"
+                ours = set(conn.execute(text("SELECT rowid FROM catalog_search_fts WHERE catalog_search_fts MATCH :q"),
+                                        {"q": ours_q}).scalars())
+                peer = set(conn.execute(text("SELECT rowid FROM peer_fts WHERE peer_fts MATCH :q"),
+                                        {"q": peer_q}).scalars())
+                ours_r.append(len(ours & truth) / len(truth))
+                peer_r.append(len(peer & truth) / len(truth))
+                details[q] = {"truth": len(truth), "ours": round(ours_r[-1], 3), "peer": round(peer_r[-1], 3)}
+            out[scope] = {"queries": len(details), "ours_recall": round(statistics.fmean(ours_r), 3),
+                          "peer_recall": round(statistics.fmean(peer_r), 3),
+                          "peer_zero_recall": sorted(q for q, d in details.items() if d["peer"] == 0),
+                          "examples": {q: details[q] for q in ("人口", "低保", "公积金", "许可") if q in details}}
+    return out
 
 
 def fresh_pg(url: str):
@@ -331,6 +349,7 @@ def main() -> None:
     ap.add_argument("--queries", type=int, default=200)
     ap.add_argument("--db", choices=("sqlite", "postgres", "both"), default="both")
     ap.add_argument("--pg-url", default=PG_URL)
+    ap.add_argument("--repeat", type=int, default=3, help="runs per query (first and best are reported)")
     args = ap.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     qs = queries(args.queries)
@@ -338,7 +357,8 @@ def main() -> None:
     t = time.perf_counter()
     all_rows, all_raw = generate(max(sizes))
     out: dict = {"benchmark": "catalog_search", "machine": f"{platform.machine()} {os.cpu_count()} cpu "
-                 f"python {platform.python_version()}", "queries": len(qs), "target_p95_ms": 50,
+                 f"python {platform.python_version()}", "load_average_start": os.getloadavg()[0],
+                 "queries": len(qs), "target_p95_ms": 50,
                  "generate_s": round(time.perf_counter() - t, 1), "runs": []}
     for n in sizes:
         rows, raw = all_rows[:n], all_raw[:n]
@@ -347,19 +367,20 @@ def main() -> None:
                 engine = make_engine(f"sqlite:///{d}/bench.db")
                 upgrade(engine)
                 load_s = load(engine, rows)
-                ours = time_ours(engine, qs)
+                ours = time_ours(engine, qs, args.repeat)
                 peer_load_s = build_peer(engine, raw)
                 out["runs"].append({"db": "sqlite", "entries": n, "load_s": round(load_s, 1), **ours,
                                     "peer_unicode61": {"load_s": round(peer_load_s, 1), **time_peer(engine, qs),
-                                                       **recall(engine, raw)}})
+                                                       "recall_chinese": recall(engine, raw)}})
                 engine.dispose()
         if args.db in ("postgres", "both"):
             engine = fresh_pg(args.pg_url)
             upgrade(engine)
             load_s = load(engine, rows)
             out["runs"].append({"db": "postgresql", "entries": n, "load_s": round(load_s, 1),
-                                **time_ours(engine, qs)})
+                                **time_ours(engine, qs, args.repeat)})
             engine.dispose()
+    out["load_average_end"] = os.getloadavg()[0]
     print(json.dumps(out, ensure_ascii=False))
 
 

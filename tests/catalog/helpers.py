@@ -9,7 +9,7 @@ from typing import Any
 
 from gongshu.auth.service import Actor
 from gongshu.catalog.schemas import DataItemIn, EntryIn
-from gongshu.catalog.service import entries
+from gongshu.catalog.service import entries, lifecycle
 from gongshu.tasks import service as tasks_service
 
 _seq = itertools.count(1)
@@ -83,8 +83,8 @@ def cast(f) -> Cast:
 def published(db, c: Cast, start: date = date(2026, 3, 2), **overrides: Any):
     """Create, submit and approve an entry of ``c.dept``; returns the entry."""
     e = entries.create_entry(db, actor=c.officer, data=entry_in(**overrides))
-    entries.submit(db, actor=c.officer, entry_id=e.id, start=start)
-    entries.approve(db, actor=c.reviewer, entry_id=e.id)
+    lifecycle.submit(db, actor=c.officer, entry_id=e.id, start=start)
+    lifecycle.approve(db, actor=c.reviewer, entry_id=e.id)
     return e
 
 

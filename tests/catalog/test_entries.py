@@ -7,7 +7,7 @@ from sqlalchemy import select
 
 from gongshu.audit.models import AuditEvent
 from gongshu.catalog.models import DataItem, GradingRule
-from gongshu.catalog.service import elements, entries
+from gongshu.catalog.service import elements, entries, lifecycle
 from gongshu.errors import Conflict, Forbidden, Invalid, NotFound
 from gongshu.kit.pagination import Page
 from tests.catalog.helpers import DEFAULT_ITEMS, cast, entry_in, next_code, published
@@ -73,7 +73,7 @@ def test_code_unique_R_CAT_2(f, db):
 def test_code_frozen_once_published_R_CAT_2(f, db):
     c = cast(f)
     e = published(db, c)
-    entries.revise(db, actor=c.officer, entry_id=e.id)
+    lifecycle.revise(db, actor=c.officer, entry_id=e.id)
     with pytest.raises(Invalid) as exc:
         entries.update_entry(db, actor=c.officer, entry_id=e.id, data=entry_in(code=next_code()))
     assert exc.value.field == "code" and "不可更改" in exc.value.message

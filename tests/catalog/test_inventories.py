@@ -13,7 +13,7 @@ from openpyxl import load_workbook
 from sqlalchemy import select
 
 from gongshu.audit.models import AuditEvent
-from gongshu.catalog.service import elements, entries, inventories
+from gongshu.catalog.service import elements, entries, inventories, lifecycle
 from gongshu.errors import Conflict, Forbidden, Invalid
 from tests.catalog.helpers import cast, entry_in, published
 from tests.factories import login
@@ -58,14 +58,14 @@ def test_department_maintains_its_system_list_audited_R_CAT_9(db, c):
 def test_data_list_uses_published_version_only_R_CAT_9(db, c):
     e = published(db, c, name="户籍人口基本信息")
     entries.create_entry(db, actor=c.officer, data=entry_in(name="未发布的草稿"))
-    entries.revise(db, actor=c.officer, entry_id=e.id)
+    lifecycle.revise(db, actor=c.officer, entry_id=e.id)
     entries.update_entry(db, actor=c.officer, entry_id=e.id, data=entry_in(code=e.code, name="修订中的新名称"))
     inv = inventories.inventory(db, actor=c.officer, kind="data", org_id=c.dept.id)
     assert [r["name"] for r in inv.rows] == ["户籍人口基本信息"]
     row = inv.rows[0]
     assert row["code"] == e.code and row["items"] == 5 and row["version"] == 1 and row["grade"] == "一般3"
     assert row["org_name"] == c.dept.name
-    entries.withdraw(db, actor=c.reviewer, entry_id=e.id, reason="职责划转")
+    lifecycle.withdraw(db, actor=c.reviewer, entry_id=e.id, reason="职责划转")
     assert inventories.inventory(db, actor=c.officer, kind="data", org_id=c.dept.id).rows == []
 
 

@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import select
 
 from gongshu.audit.models import AuditEvent
-from gongshu.catalog.service import entries, projects
+from gongshu.catalog.service import entries, lifecycle, projects
 from gongshu.catalog.service.projects import DeclaredItem as D
 from gongshu.errors import Forbidden, Invalid
 from tests.catalog.helpers import cast, entry_in, published
@@ -47,7 +47,7 @@ def test_compliance_report_per_declared_item_R_CAT_8(db, c):
 
 def test_published_means_in_the_published_version_R_CAT_8(db, c):
     pub = published(db, c)
-    entries.revise(db, actor=c.officer, entry_id=pub.id)
+    lifecycle.revise(db, actor=c.officer, entry_id=pub.id)
     items = [*entry_in().model_dump()["items"], {"name": "民族", "type": "C", "length": 2, "grade": "一般2"}]
     entries.update_entry(db, actor=c.officer, entry_id=pub.id, data=entry_in(code=pub.code, items=items))
     p = projects.register_project(db, actor=c.officer, name="项目", items=[D(pub.code, "", "民族")])

@@ -113,7 +113,10 @@ def test_published_api_R_CAT_10(client, world):
     assert r.status_code == 200
     body = r.json()
     assert [i["name"] for i in body["items"]] == ["机构名称"] and body["hidden_items"] == 1
-    assert "sharing_basis" not in body["entry"]
+    assert "sharing_basis" not in body["entry"] and "grade" not in body["entry"]
+    assert set(body["items"][0]) <= {"seq", "name", "type", "length", "meaning", "open_type", "is_identifier"}
+    assert client.get("/api/v1/catalog/published/99999999999999").status_code == 404
+    assert client.get("/catalog/²").status_code == 404
     r = client.get(f"/api/v1/catalog/published/{world['huji'].id}")
     assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"
 

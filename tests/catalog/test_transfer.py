@@ -10,12 +10,13 @@ import pytest
 from openpyxl import Workbook, load_workbook
 from sqlalchemy import func, select
 
+from gongshu.audit import service as audit_service
 from gongshu.audit.models import AuditEvent
 from gongshu.auth import service as auth_service
 from gongshu.auth.service import SYSTEM
 from gongshu.catalog.models import CatalogEntry, DataItem
 from gongshu.catalog.schemas import EntryIn
-from gongshu.catalog.service import entries, transfer
+from gongshu.catalog.service import entries, lifecycle, transfer, workbook
 from gongshu.errors import Forbidden, Invalid
 from gongshu.kit.hashing import sm3_hex
 from tests.catalog.helpers import cast, entry_in, published
@@ -33,7 +34,7 @@ def row_of(data: EntryIn, org) -> dict:
 
 
 def book(org, *datas: EntryIn) -> bytes:
-    return transfer.write_workbook([row_of(d, org) for d in datas], grades=GRADES)
+    return workbook.write_workbook([row_of(d, org) for d in datas], grades=GRADES)
 
 
 def edit(data: bytes, sheet: str, cell: str, value) -> bytes:
@@ -89,7 +90,7 @@ def test_round_trip_export_then_import_unchanged_R_CAT_11(f, db):
     e2 = entries.create_entry(db, actor=c.officer, data=entry_in(sharing_type="不予共享", sharing_condition="",
                                                                  sharing_basis="", open_type="不予开放"))
     data = transfer.export_workbook(db, actor=c.officer, scope="own")
-    parsed = transfer.parse_workbook(data)
+    parsed = workbook.parse_workbook(data)
     assert parsed.errors == []
     assert [p.code for p in parsed.entries] == sorted([e1.code, e2.code])
     before = count(db, "catalog.entry.update")
@@ -246,7 +247,7 @@ def test_published_entries_change_only_through_a_revision_R_CAT_11(f, db):
     with pytest.raises(Invalid) as exc:
         transfer.import_workbook(db, actor=c.officer, data=changed)
     assert "已发布" in exc.value.details[0]["message"] and exc.value.details[0]["column"] == "D"
-    entries.revise(db, actor=c.officer, entry_id=e.id)
+    lifecycle.revise(db, actor=c.officer, entry_id=e.id)
     assert transfer.import_workbook(db, actor=c.officer, data=changed).updated == [e.code]
     db.refresh(e)
     assert e.summary == "新摘要" and e.status == "revising"
@@ -339,8 +340,8 @@ def test_template_lists_and_notes_R_CAT_11(f, db):
     wb = load_workbook(io.BytesIO(transfer.template_workbook(db, actor=c.officer)))
     assert wb.sheetnames == ["信息资源", "信息项", "说明"]
     headers = [cell.value for cell in wb["信息资源"][1]]
-    assert headers == [col.header for col in transfer.ENTRY_COLUMNS]
-    assert [cell.value for cell in wb["信息项"][1]] == [col.header for col in transfer.ITEM_COLUMNS]
+    assert headers == [col.header for col in workbook.ENTRY_COLUMNS]
+    assert [cell.value for cell in wb["信息项"][1]] == [col.header for col in workbook.ITEM_COLUMNS]
     lists = {str(dv.sqref).split(":")[0]: dv.formula1 for dv in wb["信息资源"].data_validations.dataValidation
              if dv.type == "list"}
     assert lists["J2"] == '"无条件共享,有条件共享,不予共享"' and "核心" in lists["Z2"]
@@ -355,10 +356,10 @@ def test_export_published_snapshots_city_wide_and_json_R_CAT_11(f, db):
     c = cast(f)
     mine = published(db, c)
     theirs = entries.create_entry(db, actor=c.other_officer, data=entry_in(name="他局资源"))
-    entries.submit(db, actor=c.other_officer, entry_id=theirs.id, start=date(2026, 3, 2))
-    entries.approve(db, actor=c.reviewer, entry_id=theirs.id)
+    lifecycle.submit(db, actor=c.other_officer, entry_id=theirs.id, start=date(2026, 3, 2))
+    lifecycle.approve(db, actor=c.reviewer, entry_id=theirs.id)
     draft = entries.create_entry(db, actor=c.officer, data=entry_in(name="未发布草稿"))
-    entries.revise(db, actor=c.officer, entry_id=mine.id)
+    lifecycle.revise(db, actor=c.officer, entry_id=mine.id)
     entries.update_entry(db, actor=c.officer, entry_id=mine.id,
                          data=entry_in(code=mine.code, name="修订中的名称"))
     rows = transfer.export_rows(db, actor=c.auditor, scope="published")
@@ -366,7 +367,7 @@ def test_export_published_snapshots_city_wide_and_json_R_CAT_11(f, db):
     assert names == {mine.code: "户籍人口基本信息", theirs.code: "他局资源"}  # published text, no draft
     own = transfer.export_rows(db, actor=c.officer, scope="published", org_id=c.dept.id)
     assert [r["code"] for r in own] == [mine.code]
-    parsed = transfer.parse_workbook(transfer.export_workbook(db, actor=c.officer, scope="published"))
+    parsed = workbook.parse_workbook(transfer.export_workbook(db, actor=c.officer, scope="published"))
     assert parsed.errors == [] and {p.code for p in parsed.entries} == {mine.code, theirs.code}
     assert {p.values["provider_code"] for p in parsed.entries} == {c.dept.uscc, c.other_dept.uscc}
     js = transfer.export_json(db, actor=c.officer, scope="own")
@@ -388,7 +389,7 @@ def test_api_import_dry_run_errors_and_exports_R_CAT_11(f, db, client):
     h = {"Authorization": f"Bearer {token}"}
     a = entry_in()
     data = book(c.dept, a)
-    xlsx = transfer.XLSX_MEDIA_TYPE
+    xlsx = workbook.XLSX_MEDIA_TYPE
     r = client.post("/api/v1/catalog/import", headers=h, files={"file": ("a.xlsx", data, xlsx)},
                     data={"dry_run": "true"})
     assert r.status_code == 200 and r.json()["ok"] and r.json()["created"] == 1
@@ -405,7 +406,7 @@ def test_api_import_dry_run_errors_and_exports_R_CAT_11(f, db, client):
     assert imported(db, a.code) is not None and count(db, "catalog.import") == 1
     r = client.get("/api/v1/catalog/export.xlsx?scope=own", headers=h)
     assert r.status_code == 200 and r.headers["content-type"] == xlsx
-    assert [p.code for p in transfer.parse_workbook(r.content).entries] == [a.code]
+    assert [p.code for p in workbook.parse_workbook(r.content).entries] == [a.code]
     r = client.get("/api/v1/catalog/export.json", headers=h)
     assert r.status_code == 200 and r.json()[0]["code"] == a.code
     assert client.get("/api/v1/catalog/export.json?scope=nope", headers=h).status_code == 422
@@ -424,7 +425,7 @@ def test_page_upload_preview_and_import_with_csrf_R_CAT_11(f, db, client):
     assert page.status_code == 200 and "目录导入导出" in page.text and 'enctype="multipart/form-data"' in page.text
     a = entry_in()
     data = book(c.dept, a)
-    xlsx = transfer.XLSX_MEDIA_TYPE
+    xlsx = workbook.XLSX_MEDIA_TYPE
     r = client.post("/workbench/catalog/transfer", files={"file": ("a.xlsx", data, xlsx)})
     assert r.status_code == 403 and "CSRF" in r.text
     r = client.post("/workbench/catalog/transfer", files={"file": ("a.xlsx", data, xlsx)},
@@ -445,7 +446,33 @@ def test_page_upload_preview_and_import_with_csrf_R_CAT_11(f, db, client):
 def test_workbook_too_large_once_unpacked_is_refused_R_CAT_11(f, db, monkeypatch):
     c = cast(f)
     data = book(c.dept, entry_in())
-    monkeypatch.setattr(transfer, "MAX_UNZIPPED", 1000)  # a small limit stands in for a zip bomb
+    monkeypatch.setattr(workbook, "MAX_UNZIPPED", 1000)  # a small limit stands in for a zip bomb
     with pytest.raises(Invalid) as exc:
         transfer.import_workbook(db, actor=c.officer, data=data)
     assert "解压后过大" in exc.value.message and exc.value.field == "file"
+
+
+def test_bulk_import_creates_and_updates_and_keeps_the_audit_chain_R_CAT_11(f, db):
+    c = cast(f)
+    datas = [entry_in(name=f"信息资源{i}", class_code="101001") for i in range(30)]
+    report = transfer.import_workbook(db, actor=c.officer, data=book(c.dept, *datas))
+    assert len(report.created) == 30 and count(db, "catalog.entry.create") == 30
+    changed = [d.model_copy(update={"summary": "新的摘要"}) for d in datas[:10]] + datas[10:] + [entry_in()]
+    report = transfer.import_workbook(db, actor=c.officer, data=book(c.dept, *changed))
+    assert (len(report.created), len(report.updated), len(report.unchanged)) == (1, 10, 20)
+    assert count(db, "catalog.entry.update") == 10 and count(db, "catalog.import") == 2
+    assert imported(db, datas[0].code).summary == "新的摘要" and imported(db, datas[10].code).summary != "新的摘要"
+    assert len(entries.items_of(db, entry_id=imported(db, datas[0].code).id)) == 5
+    result = audit_service.verify(db)
+    assert result.ok, result.message
+    assert result.checked == db.scalar(select(func.count()).select_from(AuditEvent))
+
+
+def test_rule_errors_in_new_and_updated_entries_are_both_reported_R_CAT_11(f, db):
+    c = cast(f)
+    old = entries.create_entry(db, actor=c.officer, data=entry_in())
+    data = book(c.dept, entry_in(code=old.code, sharing_basis=""), entry_in(open_type="有条件开放"))
+    with pytest.raises(Invalid) as exc:
+        transfer.import_workbook(db, actor=c.officer, data=data)  # the file is well formed: found while saving
+    assert where(exc.value) == {("信息资源", 2, "L", "共享依据"), ("信息资源", 3, "P", "开放条件")}
+    assert imported(db, old.code).sharing_basis == entry_in().sharing_basis and count(db, "catalog.import") == 0

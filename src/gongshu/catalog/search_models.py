@@ -8,7 +8,7 @@ Two tables, so that what every search reads stays narrow:
   database's own full-text index, which the migration adds: on SQLite an external-content
   FTS5 table ``catalog_search_fts`` over this table, kept in step by triggers; on PostgreSQL
   ``tsv`` (``to_tsvector('simple', …)``, name tokens weighted A) with a GIN index and
-  ``name_tsv`` on ``catalog_search_doc``, computed from these tokens when the search service
+  ``name_words`` on ``catalog_search_doc``, computed from these tokens when the search service
   writes the doc row. Those columns are not mapped here: SQLite has none.
 
 The index is derived data: ``gongshu catalog reindex`` rebuilds it from the versions.
@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, Integer, String, Text
+from sqlalchemy import Boolean, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from gongshu.db import Base, UTCDateTime, utcnow
@@ -26,6 +26,7 @@ from gongshu.db import Base, UTCDateTime, utcnow
 
 class SearchDoc(Base):
     __tablename__ = "catalog_search_doc"
+    __table_args__ = (Index("ix_catalog_search_doc_name_entry_id", "name", "entry_id"),)
     #: the entry's id; no foreign key, so the index can be rebuilt (or benchmarked) on its own
     entry_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     version: Mapped[int] = mapped_column(Integer)

@@ -24,7 +24,7 @@ from gongshu.auth.actions import ROLES
 from gongshu.auth.models import Org, User
 from gongshu.auth.service import SYSTEM, Actor
 from gongshu.catalog.schemas import DataItemIn, EntryIn
-from gongshu.catalog.service import elements, entries, grading, inventories, projects
+from gongshu.catalog.service import elements, entries, grading, inventories, lifecycle, projects
 from gongshu.demo.catalogue import ATTR_DIGIT, ENTRIES, TOPIC_CODES, EntrySpec
 from gongshu.demo.city import (
     DEFAULT_SEED,
@@ -208,12 +208,12 @@ def _submit_and_review(session: Session, ids: dict[str, int]) -> None:
     reviewer = actors["reviewer"]
     for e in ENTRIES:
         if e.state in _SUBMITTED and e.state != "overdue":
-            entries.submit(session, actor=actors[f"{e.org}_officer"], entry_id=ids[e.name], note="首次编目")
+            lifecycle.submit(session, actor=actors[f"{e.org}_officer"], entry_id=ids[e.name], note="首次编目")
     for e in ENTRIES:
         if e.state in ("published", "withdrawn"):
-            entries.approve(session, actor=reviewer, entry_id=ids[e.name], note="符合编目要求")
+            lifecycle.approve(session, actor=reviewer, entry_id=ids[e.name], note="符合编目要求")
         elif e.state == "returned":
-            entries.return_entry(session, actor=reviewer, entry_id=ids[e.name], reasons=e.reason)
+            lifecycle.return_entry(session, actor=reviewer, entry_id=ids[e.name], reasons=e.reason)
 
 
 def _revisions(session: Session, ids: dict[str, int], codes: dict[str, str]) -> None:
@@ -224,13 +224,13 @@ def _revisions(session: Session, ids: dict[str, int], codes: dict[str, str]) -> 
         note, change = e.revision
         officer = actors[f"{e.org}_officer"]
         entry_id = ids[e.name]
-        entries.revise(session, actor=officer, entry_id=entry_id, note=note)
+        lifecycle.revise(session, actor=officer, entry_id=entry_id, note=note)
         current = entries.get_entry(session, actor=officer, entry_id=entry_id)
         data = _entry_in(e, codes[e.name], current.release_date, summary=change.get("summary"),
                          cycle=change.get("cycle"), extra_items=change.get("add", ""))
         entries.update_entry(session, actor=officer, entry_id=entry_id, data=data)
-        entries.submit(session, actor=officer, entry_id=entry_id, note=note)
-        entries.approve(session, actor=actors["reviewer"], entry_id=entry_id, note="修订内容符合要求")
+        lifecycle.submit(session, actor=officer, entry_id=entry_id, note=note)
+        lifecycle.approve(session, actor=actors["reviewer"], entry_id=entry_id, note="修订内容符合要求")
 
 
 def _withdrawal(session: Session, ids: dict[str, int]) -> None:
@@ -238,8 +238,8 @@ def _withdrawal(session: Session, ids: dict[str, int]) -> None:
     for e in ENTRIES:
         if e.state == "withdrawn":
             reason = "校外培训机构审批职责调整，本目录由新的主管部门重新编制"
-            entries.request_withdrawal(session, actor=actors[f"{e.org}_officer"], entry_id=ids[e.name], reason=reason)
-            entries.withdraw(session, actor=actors["reviewer"], entry_id=ids[e.name], reason=reason)
+            lifecycle.request_withdrawal(session, actor=actors[f"{e.org}_officer"], entry_id=ids[e.name], reason=reason)
+            lifecycle.withdraw(session, actor=actors["reviewer"], entry_id=ids[e.name], reason=reason)
 
 
 def _overdue_review(session: Session, ids: dict[str, int], city: DemoCity, today: date) -> None:
@@ -249,8 +249,8 @@ def _overdue_review(session: Session, ids: dict[str, int], city: DemoCity, today
     start = _working_days_before(session, today, 8)
     for e in ENTRIES:
         if e.state == "overdue":
-            entries.submit(session, actor=actors[f"{e.org}_officer"], entry_id=ids[e.name], note="首次编目",
-                           start=start)
+            lifecycle.submit(session, actor=actors[f"{e.org}_officer"], entry_id=ids[e.name], note="首次编目",
+                             start=start)
             city.overdue_entry = e.name
     city.overdue = tasks_service.sweep_overdue(session, on=today)
 
@@ -272,9 +272,9 @@ def _project_and_change(session: Session, codes: dict[str, str], city: DemoCity)
     city.project = name
     gaj = actors["gaj_officer"]
     chosen = [entries.find_by_code(session, code=codes[n]).id for n in ("流动人口居住登记信息", "居民身份证办理信息")]
-    entries.declare_change(session, actor=gaj, kind="duties", entry_ids=chosen,
-                           description="机构职能调整：流动人口居住登记的部分采集职责委托镇街（园区）流动人口服务管理机构承担，"
-                                       "相关目录的采集部门和共享范围需要更新")
+    lifecycle.declare_change(session, actor=gaj, kind="duties", entry_ids=chosen,
+                             description="机构职能调整：流动人口居住登记的部分采集职责委托镇街（园区）流动人口服务管理机构承担，"
+                                         "相关目录的采集部门和共享范围需要更新")
 
 
 def seed_demo(factory: sessionmaker[Session], *, seed: int = DEFAULT_SEED, today: date | None = None) -> DemoCity:

@@ -13,6 +13,7 @@ from gongshu.auth.service import Actor
 from gongshu.catalog.models import CatalogEntry
 from gongshu.catalog.schemas import DataItemOut, EntryIn, EntryOut
 from gongshu.catalog.service import entries as service
+from gongshu.catalog.service import lifecycle, rules
 from gongshu.errors import Invalid
 from gongshu.kit.pagination import Page
 from gongshu.web.deps import api_actor, get_db
@@ -129,7 +130,7 @@ def validate_entry(body: dict[str, Any] = Body(..., description="EntryIn 的 JSO
                    entry_id: int | None = Query(None, description="修改已有目录时填写"),
                    actor: Actor = Depends(api_actor), session: Session = Depends(get_db)) -> ValidationOut:
     """Always 200 for well-formed JSON: ``ok`` and the list of problems, shape errors included."""
-    data, errors = service.parse_entry(body)
+    data, errors = rules.parse_entry(body)
     if data is not None:
         errors = service.validate_entry(session, actor=actor, data=data, entry_id=entry_id)
     return ValidationOut(ok=not errors, errors=[Problem(**e) for e in errors])
@@ -149,39 +150,39 @@ def update_entry(entry_id: int, body: EntryIn, actor: Actor = Depends(api_actor)
 @router.post("/entries/{entry_id:int}/submit", response_model=ReviewOut, summary="提交审核 Submit for review")
 def submit(entry_id: int, body: NoteIn | None = None, actor: Actor = Depends(api_actor),
            session: Session = Depends(get_db)) -> ReviewOut:
-    return _review_out(service.submit(session, actor=actor, entry_id=entry_id, note=(body or NoteIn()).note))
+    return _review_out(lifecycle.submit(session, actor=actor, entry_id=entry_id, note=(body or NoteIn()).note))
 
 
 @router.post("/entries/{entry_id:int}/approve", response_model=VersionOut, summary="审定通过并发布 Approve and publish")
 def approve(entry_id: int, body: NoteIn | None = None, actor: Actor = Depends(api_actor),
             session: Session = Depends(get_db)) -> VersionOut:
-    v = service.approve(session, actor=actor, entry_id=entry_id, note=(body or NoteIn()).note)
+    v = lifecycle.approve(session, actor=actor, entry_id=entry_id, note=(body or NoteIn()).note)
     return VersionOut.model_validate(v, from_attributes=True)
 
 
 @router.post("/entries/{entry_id:int}/return", response_model=ReviewOut, summary="退回（须说明理由）Return with reasons")
 def return_entry(entry_id: int, body: ReasonsIn, actor: Actor = Depends(api_actor),
                  session: Session = Depends(get_db)) -> ReviewOut:
-    return _review_out(service.return_entry(session, actor=actor, entry_id=entry_id, reasons=body.reasons))
+    return _review_out(lifecycle.return_entry(session, actor=actor, entry_id=entry_id, reasons=body.reasons))
 
 
 @router.post("/entries/{entry_id:int}/revise", response_model=EntryOut, summary="发起修订 Start a revision")
 def revise(entry_id: int, body: NoteIn | None = None, actor: Actor = Depends(api_actor),
            session: Session = Depends(get_db)) -> EntryOut:
-    return entry_out(session, service.revise(session, actor=actor, entry_id=entry_id, note=(body or NoteIn()).note))
+    return entry_out(session, lifecycle.revise(session, actor=actor, entry_id=entry_id, note=(body or NoteIn()).note))
 
 
 @router.post("/entries/{entry_id:int}/withdraw", response_model=EntryOut, summary="撤销（数据主管部门）Withdraw")
 def withdraw(entry_id: int, body: ReasonIn, actor: Actor = Depends(api_actor),
              session: Session = Depends(get_db)) -> EntryOut:
-    return entry_out(session, service.withdraw(session, actor=actor, entry_id=entry_id, reason=body.reason))
+    return entry_out(session, lifecycle.withdraw(session, actor=actor, entry_id=entry_id, reason=body.reason))
 
 
 @router.post("/entries/{entry_id:int}/withdraw-request", status_code=201,
              summary="申请撤销（部门）Request withdrawal")
 def request_withdrawal(entry_id: int, body: ReasonIn, actor: Actor = Depends(api_actor),
                        session: Session = Depends(get_db)) -> dict[str, Any]:
-    task = service.request_withdrawal(session, actor=actor, entry_id=entry_id, reason=body.reason)
+    task = lifecycle.request_withdrawal(session, actor=actor, entry_id=entry_id, reason=body.reason)
     return {"task_id": task.id, "due_date": task.due_date.isoformat()}
 
 
@@ -208,13 +209,13 @@ def diff(entry_id: int, from_version: int = Query(..., alias="from", ge=1),
 @router.get("/entries/{entry_id:int}/reviews", response_model=list[ReviewOut], summary="审核记录 Reviews of an entry")
 def reviews(entry_id: int, actor: Actor = Depends(api_actor), session: Session = Depends(get_db)) -> list[ReviewOut]:
     service.get_entry(session, actor=actor, entry_id=entry_id)
-    return [_review_out(r) for r in service.reviews_of(session, entry_id=entry_id)]
+    return [_review_out(r) for r in lifecycle.reviews_of(session, entry_id=entry_id)]
 
 
 @router.get("/reviews", response_model=list[ReviewQueueRow], summary="审核队列 Entries awaiting review")
 def review_queue(actor: Actor = Depends(api_actor), session: Session = Depends(get_db)) -> list[ReviewQueueRow]:
     return [ReviewQueueRow(entry=entry_out(session, e, with_items=False), review=_review_out(r))
-            for e, r in service.review_queue(session, actor=actor)]
+            for e, r in lifecycle.review_queue(session, actor=actor)]
 
 
 @router.post("/change-declarations", response_model=ChangeOut, status_code=201,
@@ -223,11 +224,11 @@ def declare_change(body: ChangeIn, actor: Actor = Depends(api_actor), session: S
     if body.entry_ids is not None and not body.entry_ids:
         raise Invalid("请至少选择一个目录，或不填以包含全部已发布目录",
                       "Choose at least one entry, or omit entry_ids for all published entries", field="entry_ids")
-    decl = service.declare_change(session, actor=actor, kind=body.kind, description=body.description,
-                                  entry_ids=body.entry_ids)
+    decl = lifecycle.declare_change(session, actor=actor, kind=body.kind, description=body.description,
+                                    entry_ids=body.entry_ids)
     return ChangeOut.model_validate(decl, from_attributes=True)
 
 
 @router.get("/change-declarations", response_model=list[ChangeOut], summary="变更申报 Change declarations")
 def declarations(actor: Actor = Depends(api_actor), session: Session = Depends(get_db)) -> list[ChangeOut]:
-    return [ChangeOut.model_validate(d, from_attributes=True) for d in service.declarations(session, actor=actor)]
+    return [ChangeOut.model_validate(d, from_attributes=True) for d in lifecycle.declarations(session, actor=actor)]

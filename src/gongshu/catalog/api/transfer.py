@@ -11,10 +11,11 @@ from sqlalchemy.orm import Session
 
 from gongshu.auth.service import Actor
 from gongshu.catalog.service import transfer as service
+from gongshu.catalog.service import workbook
 from gongshu.web.deps import api_actor, get_db
 
 router = APIRouter(prefix="/api/v1/catalog", tags=["catalog 目录"])
-XLSX = service.XLSX_MEDIA_TYPE
+XLSX = workbook.XLSX_MEDIA_TYPE
 
 
 def attachment(data: bytes, filename: str, media_type: str = XLSX) -> Response:
@@ -33,7 +34,7 @@ def import_catalogue(file: UploadFile = File(..., description="目录模板格�
     200 with ``ok``, ``errors`` and the would-be counts (a file that cannot be read at all
     is still a 422).
     """
-    report = service.import_workbook(session, actor=actor, data=file.file.read(service.MAX_BYTES + 1),
+    report = service.import_workbook(session, actor=actor, data=file.file.read(workbook.MAX_BYTES + 1),
                                          filename=file.filename or "",
                                      dry_run=dry_run)
     return report.to_dict()

@@ -1,32 +1,23 @@
-"""Catalogue entries (数据目录): the rules on an entry and its data items, and the review lifecycle.
-
-Lifecycle (R-CAT-1, R-CAT-4, R-CAT-7)::
-
-    draft ──submit──▶ submitted ──approve──▶ published ──revise──▶ revising ──submit──▶ submitted …
-      ▲                   │                      │
-      └──(edit)── returned ◀──return_entry───────┘ (withdraw, by the authority) ──▶ withdrawn ──revise──▶ …
+"""Catalogue entries (数据目录): working copies of entries and their data items, snapshots and diffs.
 
 * The working copy is the ``catalog_entry`` row and its ``catalog_item`` rows; every approval
-  freezes a :class:`EntryVersion` (snapshot + SM3 digest). While an entry is being revised the
-  public keeps seeing the last published version (search indexes published snapshots only).
-* Who: department data officers (``dept_officer``) of the providing department create, edit,
-  submit and revise; department staff (``dept_staff``) may create and edit working copies but
-  not submit them or start a revision. Authority reviewers (``authority_reviewer``) approve,
-  return (reasons required) and withdraw (撤销); a department officer may *request* withdrawal,
-  which puts an item in the reviewers' inbox.
-* 不予共享 is filed with the authority (备案) when the entry is submitted: the entry is flagged
-  ``filed_with_authority`` and the authority's reviewers get an inbox item, closed by the review.
-* Field names in errors are ``items[i].field`` with ``i`` the 0-based position in ``EntryIn.items``.
+  (:mod:`gongshu.catalog.service.lifecycle`) freezes an :class:`EntryVersion` (snapshot + SM3
+  digest). While an entry is being revised the public keeps seeing the last published version.
+* Who: department data officers (``dept_officer``) and staff (``dept_staff``) of the providing
+  department create and edit working copies of drafts, returned entries and revisions; the
+  authority and auditors see every entry.
+* The rules are in :mod:`gongshu.catalog.service.rules`. :func:`create_entries` and
+  :func:`update_entries` save many entries at once (one shared rule context, bulk SQL, one audit
+  append) and :func:`create_entry` / :func:`update_entry` are the same path for one entry.
+* Field names in errors are ``items[i].field`` with ``i`` the 0-based position in ``EntryIn.items``;
+  errors of the bulk functions also carry ``"entry"``, the 0-based position in the batch.
 """
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass, field
-from datetime import date
+from collections.abc import Iterable, Sequence
 
-from pydantic import ValidationError
-from sqlalchemy import Select, false, func, insert, or_, select
+from sqlalchemy import Select, bindparam, delete, false, func, insert, inspect, or_, select, update
 from sqlalchemy.orm import Session
 
 from gongshu.audit import service as audit_service
@@ -34,32 +25,19 @@ from gongshu.auth.actions import AUTHORITY_ROLES, GOV_ROLES, declare
 from gongshu.auth.models import Org
 from gongshu.auth.service import Actor, can, require
 from gongshu.catalog.models import (
-    FORMATS,
-    ITEM_TYPES,
-    OPEN_RANK,
-    OPEN_TYPES,
-    RESOURCE_ATTRS,
-    SHARING_MODES,
-    SHARING_RANK,
-    SHARING_TYPES,
     STATUS_ZH,
-    UPDATE_CYCLES,
     CatalogEntry,
-    ChangeDeclaration,
     DataElement,
     DataItem,
     EntryVersion,
-    Review,
+    SourceConflict,
 )
 from gongshu.catalog.schemas import DataItemIn, EntryIn
-from gongshu.catalog.service import elements, grading, search
-from gongshu.config import get_settings
+from gongshu.catalog.service import elements, rules
+from gongshu.catalog.service.rules import LABELS, Checked
 from gongshu.db import utcnow
-from gongshu.errors import Conflict, Forbidden, Invalid, NotFound
-from gongshu.kit.hashing import digest
+from gongshu.errors import Conflict, Forbidden, GongshuError, Invalid, NotFound
 from gongshu.kit.pagination import Page
-from gongshu.tasks import service as tasks_service
-from gongshu.tasks.models import Task
 
 DEPT_ROLES = {"dept_officer", "dept_staff"}
 declare("catalog.entry.view", "查看本单位目录", "View own organisation's catalogue entries", GOV_ROLES,
@@ -67,29 +45,10 @@ declare("catalog.entry.view", "查看本单位目录", "View own organisation's 
 declare("catalog.entry.view_all", "查看全市目录（含工作稿）", "View every catalogue entry incl. working copies",
         AUTHORITY_ROLES | {"auditor"}, writes=False)
 declare("catalog.entry.edit", "编制和修改目录", "Compile and edit catalogue entries", DEPT_ROLES, scope="own_org")
-declare("catalog.entry.submit", "提交目录审核", "Submit catalogue entries for review", {"dept_officer"},
-        scope="own_org")
-declare("catalog.entry.revise", "发起目录修订", "Start a revision of a published entry", {"dept_officer"},
-        scope="own_org")
-declare("catalog.entry.request_withdraw", "申请撤销目录", "Request withdrawal of a published entry",
-        {"dept_officer"}, scope="own_org")
-declare("catalog.entry.declare_change", "申报法定依据或职责变更", "Declare a change of legal basis or duties",
-        {"dept_officer"}, scope="own_org")
-declare("catalog.entry.review", "审定目录（通过或退回）", "Review catalogue entries (approve or return)",
-        {"authority_reviewer"})
-declare("catalog.entry.withdraw", "撤销已发布目录", "Withdraw a published entry", {"authority_reviewer"})
 
 EDITABLE = ("draft", "returned", "revising")
-REVIEW_BASIS = "东莞市公共数据管理办法第十二条"
-FILING_BASIS = "不予共享须有法律、行政法规或国家政策依据并报数据主管部门备案"
-CHANGE_KINDS = {"legal_basis": ("法定依据", "legal basis"), "duties": ("职责", "duties")}
-#: task kinds this module opens (subject_type "catalog_entry", subject_id = entry id)
-TASK_REVIEW, TASK_FILING, TASK_UPDATE, TASK_WITHDRAW = (
-    "catalog.review", "catalog.filing", "catalog.update", "catalog.withdraw_request")
 SUBJECT = "catalog_entry"
-
-_CODE = re.compile(r"^(\d+)/(\d+)$")
-_CLASS = re.compile(r"^[1-3]\d{5}\d*$")
+_CHUNK = 5000  # ids per IN (...) list
 
 ENTRY_FIELDS = ("code", "resource_attr", "class_code", "topic", "name", "summary", "format", "sharing_type",
                 "sharing_condition", "sharing_basis", "sharing_mode", "sharing_scope", "open_type",
@@ -98,254 +57,16 @@ ENTRY_FIELDS = ("code", "resource_attr", "class_code", "topic", "name", "summary
                 "filed_with_authority")
 ITEM_FIELDS = ("name", "type", "length", "meaning", "is_identifier", "is_key", "is_personal", "grade",
                "sharing_type", "open_type", "claims_source")
-#: field -> (zh, en) labels, for diffs and messages
-LABELS: dict[str, tuple[str, str]] = {
-    "code": ("信息资源代码", "Code"), "resource_attr": ("资源属性", "Resource attribute"),
-    "class_code": ("分类码", "Classification code"), "topic": ("主题", "Topic"), "name": ("信息资源名称", "Name"),
-    "summary": ("摘要", "Summary"), "format": ("信息资源格式", "Format"), "sharing_type": ("共享类型", "Sharing type"),
-    "sharing_condition": ("共享条件", "Sharing condition"), "sharing_basis": ("共享依据", "Sharing basis"),
-    "sharing_mode": ("共享方式", "Sharing mode"), "sharing_scope": ("共享范围", "Sharing scope"),
-    "open_type": ("开放属性", "Open attribute"), "open_condition": ("开放条件", "Open condition"),
-    "update_cycle": ("更新周期", "Update cycle"), "release_date": ("发布日期", "Release date"),
-    "legal_basis": ("法律依据", "Legal basis"), "business": ("所属业务", "Business"),
-    "source_system": ("来源信息系统", "Source system"), "sharing_period": ("共享期限", "Sharing period"),
-    "collecting_org_name": ("采集部门", "Collecting department"),
-    "verifying_org_name": ("核准部门", "Verifying department"),
-    "related_codes": ("关联资源代码", "Related entries"), "grade": ("分级", "Grade"),
-    "filed_with_authority": ("不予共享已备案", "Non-sharing filed"), "org_name": ("提供方", "Provider"),
-    "type": ("数据类型", "Type"), "length": ("数据长度", "Length"), "meaning": ("含义", "Meaning"),
-    "is_identifier": ("标识项", "Identifier"), "is_key": ("主键项", "Key"), "is_personal": ("个人信息", "Personal"),
-    "element_code": ("数据元", "Data element"), "claims_source": ("数源部门", "Claims source"),
-}
 _DIFF_SKIP = {"id", "org_id", "version", "published_at", "items", "collecting_org_id", "verifying_org_id",
               "org_uscc"}
 
 
-def _err(fld: str, zh: str, en: str) -> dict:
-    return {"field": fld, "message": zh, "message_en": en}
+def _chunks(values: Sequence, n: int = _CHUNK) -> Iterable[Sequence]:
+    for i in range(0, len(values), n):
+        yield values[i:i + n]
 
 
-@dataclass
-class _Checked:
-    """What validation found out, reused by the write so nothing is computed twice."""
-
-    errors: list[dict] = field(default_factory=list)
-    class_code: str = ""
-    collecting_org_id: int | None = None
-    verifying_org_id: int | None = None
-    item_grades: list[tuple[str, list[str]]] = field(default_factory=list)
-    element_ids: list[int | None] = field(default_factory=list)
-    entry_grade: str = "一般1"
-
-
-# Validation ---------------------------------------------------------------------------
-
-def _vocab(errors: list[dict], fld: str, value: str | None, allowed, label: str, label_en: str) -> bool:
-    if value in allowed:
-        return True
-    errors.append(_err(fld, f"{label}“{value or ''}”无效，可选：{'、'.join(allowed)}",
-                       f"Invalid {label_en} '{value or ''}'; one of: {', '.join(allowed)}"))
-    return False
-
-
-def _resolve_org(session: Session, value: str | None) -> int | None | bool:
-    """Org id for a name, short name or USCC; None for blank; False when unknown."""
-    v = (value or "").strip()
-    if not v:
-        return None
-    found = session.scalar(select(Org.id).where(or_(Org.name == v, Org.uscc == v.upper(), Org.short_name == v))
-                           .order_by(Org.id).limit(1))
-    return found if found is not None else False
-
-
-def _check_code(session: Session, data: EntryIn, existing: CatalogEntry | None, out: _Checked) -> None:
-    errors = out.errors
-    code = (data.code or "").strip()
-    m = _CODE.match(code)
-    if len(code) > _MAX_LEN["code"]:
-        m = None  # too long: reported with the other field lengths
-    elif not m or not _CLASS.match(m.group(1)) or len(m.group(1)) > 30:
-        errors.append(_err("code", f"信息资源代码“{code}”格式不正确：应为“分类码/顺序码”，分类码由类（1位：1基础、2主题、3部门）、"
-                                   "项（2位）、目（3位）和可选的细目组成，均为数字，例如 101001/00001",
-                           f"Code '{code}' is malformed: expected 'classification/sequence' with the classification "
-                           "made of class (1 digit: 1/2/3), item (2), category (3) and optional sub-category "
-                           "digits, e.g. 101001/00001"))
-    else:
-        out.class_code = m.group(1)
-        attr = RESOURCE_ATTRS.get(code[0])
-        if data.resource_attr in RESOURCE_ATTRS.values() and attr != data.resource_attr:
-            errors.append(_err("code", f"信息资源代码首位（类）{code[0]} 表示“{attr}”，与资源属性“{data.resource_attr}”不符"
-                                       "（1 基础、2 主题、3 部门）",
-                               f"The code's class digit {code[0]} means '{attr}', which does not match the resource "
-                               f"attribute '{data.resource_attr}' (1 basic, 2 thematic, 3 departmental)"))
-        if data.class_code and data.class_code.strip() != out.class_code:
-            errors.append(_err("class_code", f"分类码“{data.class_code}”与信息资源代码斜杠前部分“{out.class_code}”不一致",
-                               f"Classification code '{data.class_code}' differs from the code's prefix "
-                               f"'{out.class_code}'"))
-    if existing is not None and existing.version > 0 and code != existing.code:
-        errors.append(_err("code", f"目录已发布过，信息资源代码不可更改（原代码 {existing.code}）",
-                           f"The entry has been published; its code is frozen (was {existing.code})"))
-    elif m:
-        stmt = select(CatalogEntry.id).where(CatalogEntry.code == code)
-        if existing is not None:
-            stmt = stmt.where(CatalogEntry.id != existing.id)
-        if session.scalar(stmt.limit(1)) is not None:
-            errors.append(_err("code", f"信息资源代码“{code}”已被其他目录使用", f"Code '{code}' is already in use"))
-    for i, rc in enumerate(data.related_codes):
-        if not _CODE.match(rc.strip()):
-            errors.append(_err(f"related_codes[{i}]", f"关联资源代码“{rc}”格式不正确（应为 分类码/顺序码）",
-                               f"Related code '{rc}' is malformed (classification/sequence)"))
-        elif rc.strip() == code:
-            errors.append(_err(f"related_codes[{i}]", "关联资源代码不能是本目录自身", "An entry cannot relate to itself"))
-
-
-#: text fields with a column length (the schema leaves them open; the database would refuse them)
-_MAX_LEN = {"code": 60, "topic": 40, "sharing_scope": 200, "business": 200, "source_system": 200,
-            "sharing_period": 100}
-
-
-def _check_attributes(data: EntryIn, errors: list[dict]) -> tuple[bool, bool]:
-    if not data.name.strip():
-        errors.append(_err("name", "请填写信息资源名称", "Name is required"))
-    for fld, limit in _MAX_LEN.items():
-        if len((getattr(data, fld) or "").strip()) > limit:
-            zh, en = LABELS[fld]
-            errors.append(_err(fld, f"{zh}不能超过 {limit} 个字", f"{en} is limited to {limit} characters"))
-    _vocab(errors, "resource_attr", data.resource_attr, tuple(RESOURCE_ATTRS.values()), "资源属性", "resource attribute")
-    _vocab(errors, "format", data.format, FORMATS, "信息资源格式", "format")
-    _vocab(errors, "update_cycle", data.update_cycle, UPDATE_CYCLES, "更新周期", "update cycle")
-    _vocab(errors, "sharing_mode", data.sharing_mode, SHARING_MODES, "共享方式", "sharing mode")
-    share_ok = _vocab(errors, "sharing_type", data.sharing_type, SHARING_TYPES, "共享类型", "sharing type")
-    open_ok = _vocab(errors, "open_type", data.open_type, OPEN_TYPES, "开放属性", "open attribute")
-    if data.sharing_type == "有条件共享":  # R-CAT-3
-        if not data.sharing_condition.strip():
-            errors.append(_err("sharing_condition", "有条件共享的资源必须填写共享条件",
-                               "Conditionally shared resources need the sharing condition"))
-        if not data.sharing_basis.strip():
-            errors.append(_err("sharing_basis", "有条件共享的资源必须填写共享依据",
-                               "Conditionally shared resources need the sharing basis"))
-    if data.sharing_type == "不予共享":  # R-CAT-3
-        if not data.sharing_basis.strip() and not data.legal_basis.strip():
-            errors.append(_err("sharing_basis", "不予共享的资源必须填写法律、行政法规或国家政策依据（共享依据或法律依据）",
-                               "Resources not shared need a legal basis (sharing basis or legal basis)"))
-        if open_ok and data.open_type != "不予开放":
-            errors.append(_err("open_type", f"不予共享的资源不得向社会开放：开放属性应为“不予开放”，而不是“{data.open_type}”",
-                               f"A resource that is not shared cannot be opened: the open attribute must be "
-                               f"'不予开放' (not open), not '{data.open_type}'"))
-            open_ok = False
-    if data.open_type == "有条件开放" and not data.open_condition.strip():
-        errors.append(_err("open_condition", "有条件开放的资源必须填写开放条件",
-                           "Conditionally open resources need the open condition"))
-    return share_ok, open_ok
-
-
-def _check_items(session: Session, data: EntryIn, share_ok: bool, open_ok: bool, ranks: dict[str, int],
-                 out: _Checked) -> None:
-    errors = out.errors
-    codes = {it.element_code.strip() for it in data.items if it.element_code and it.element_code.strip()}
-    found = {e.code: e for e in session.scalars(select(DataElement).where(DataElement.code.in_(codes)))} if codes \
-        else {}
-    rules = grading.active_rules(session) if any(not it.grade for it in data.items) else []
-    seen: dict[str, int] = {}
-    for i, it in enumerate(data.items):
-        p, name = f"items[{i}]", it.name.strip()
-        who = f"第 {i + 1} 个信息项“{name}”"
-        who_en = f"Data item {i + 1} '{name}'"
-        if not name:
-            errors.append(_err(f"{p}.name", f"第 {i + 1} 个信息项缺少名称", f"Data item {i + 1} has no name"))
-        elif name in seen:
-            errors.append(_err(f"{p}.name", f"{who}与第 {seen[name] + 1} 个信息项重名",
-                               f"{who_en} has the same name as item {seen[name] + 1}"))
-        else:
-            seen[name] = i
-        if it.type not in ITEM_TYPES:
-            kinds = "、".join(f"{k} {v}" for k, v in ITEM_TYPES.items())
-            errors.append(_err(f"{p}.type", f"{who}的数据类型“{it.type}”无效，可选：{kinds}",
-                               f"{who_en}: invalid type '{it.type}' (one of {', '.join(ITEM_TYPES)})"))
-        elif it.type in ("C", "N") and not it.length:
-            errors.append(_err(f"{p}.length", f"{who}为{ITEM_TYPES[it.type]}型（{it.type}），必须填写数据长度",
-                               f"{who_en} is of type {it.type}; its length is required"))
-        if it.sharing_type is not None and _vocab(errors, f"{p}.sharing_type", it.sharing_type, SHARING_TYPES,
-                                                  f"{who}的共享类型", f"sharing type of item {i + 1}"):
-            if share_ok and SHARING_RANK[it.sharing_type] > SHARING_RANK[data.sharing_type]:
-                errors.append(_err(f"{p}.sharing_type", f"{who}的共享类型“{it.sharing_type}”比所属资源（{data.sharing_type}）更开放；"
-                                                        "信息项不得比资源更开放",
-                                   f"{who_en} is shared more openly ('{it.sharing_type}') than its resource "
-                                   f"('{data.sharing_type}')"))
-        if it.open_type is not None and _vocab(errors, f"{p}.open_type", it.open_type, OPEN_TYPES,
-                                               f"{who}的开放属性", f"open attribute of item {i + 1}"):
-            if open_ok and OPEN_RANK[it.open_type] > OPEN_RANK[data.open_type]:
-                errors.append(_err(f"{p}.open_type", f"{who}的开放属性“{it.open_type}”比所属资源（{data.open_type}）更开放；"
-                                                     "信息项不得比资源更开放",
-                                   f"{who_en} is more open ('{it.open_type}') than its resource "
-                                   f"('{data.open_type}')"))
-        element = None
-        if it.element_code and it.element_code.strip():
-            element = found.get(it.element_code.strip())
-            if element is None:
-                errors.append(_err(f"{p}.element_code", f"{who}关联的数据元代码“{it.element_code}”不存在",
-                                   f"{who_en}: unknown data element code '{it.element_code}'"))
-        out.element_ids.append(element.id if element else None)
-        if it.grade:
-            if it.grade not in ranks:
-                errors.append(_err(f"{p}.grade", f"{who}的分级“{it.grade}”无效，可选：{'、'.join(ranks)}",
-                                   f"{who_en}: unknown grade '{it.grade}' (one of {', '.join(ranks)})"))
-            out.item_grades.append((it.grade, ["填报人指定"]))
-        else:
-            s = grading.suggest(session, item=it, element=element, rules=rules)
-            out.item_grades.append((s.grade, list(s.reasons)))
-
-
-def _check_grade(data: EntryIn, ranks: dict[str, int], out: _Checked) -> None:
-    """就高从严 (R-CAT-5): the entry's grade is at least the highest grade of its items."""
-    graded = [(g, data.items[i].name.strip(), data.items[i].grade is None)
-              for i, (g, _) in enumerate(out.item_grades) if g in ranks]
-    top = max(graded, key=lambda t: ranks[t[0]], default=None)
-    if data.grade is None or data.grade == "":
-        out.entry_grade = top[0] if top else "一般1"
-        return
-    if data.grade not in ranks:
-        out.errors.append(_err("grade", f"资源分级“{data.grade}”无效，可选：{'、'.join(ranks)}",
-                               f"Unknown grade '{data.grade}' (one of {', '.join(ranks)})"))
-        return
-    out.entry_grade = data.grade
-    higher = [t for t in graded if ranks[t[0]] > ranks[data.grade]]
-    if higher:
-        worst = max(higher, key=lambda t: ranks[t[0]])
-        names = "、".join(f"“{n}”（{g}{'，按分级规则建议' if sug else ''}）" for g, n, sug in higher[:3])
-        more = f"等 {len(higher)} 项" if len(higher) > 3 else ""
-        out.errors.append(_err("grade", f"资源分级“{data.grade}”低于信息项{names}{more}的分级；按就高从严，资源分级应不低于"
-                                        f"“{worst[0]}”",
-                               f"The entry grade '{data.grade}' is lower than that of data item(s) "
-                               f"{', '.join(n for _, n, _ in higher)}; by 'highest applies' it must be at least "
-                               f"'{worst[0]}'"))
-
-
-def _check(session: Session, *, data: EntryIn, existing: CatalogEntry | None) -> _Checked:
-    out = _Checked()
-    _check_code(session, data, existing, out)
-    share_ok, open_ok = _check_attributes(data, out.errors)
-    for fld, value, zh, en in (("collecting_org", data.collecting_org, "采集部门", "collecting department"),
-                               ("verifying_org", data.verifying_org, "核准部门", "verifying department")):
-        org_id = _resolve_org(session, value)
-        if org_id is False:
-            out.errors.append(_err(fld, f"{zh}“{value}”不存在（请填写机构全称或统一社会信用代码）",
-                                   f"Unknown {en} '{value}' (give the full name or the USCC)"))
-        else:
-            setattr(out, f"{fld}_id", org_id)
-    ranks = dict(sorted(grading.ranks(session).items(), key=lambda kv: kv[1]))
-    _check_items(session, data, share_ok, open_ok, ranks, out)
-    _check_grade(data, ranks, out)
-    return out
-
-
-def _raise_if(checked: _Checked) -> None:
-    errs = checked.errors
-    if errs:
-        more, more_en = (f"（共 {len(errs)} 处问题）", f" ({len(errs)} problems)") if len(errs) > 1 else ("", "")
-        raise Invalid(errs[0]["message"] + more, errs[0]["message_en"] + more_en, field=errs[0]["field"],
-                      details=errs)
-
+# Validation -----------------------------------------------------------------------------
 
 def validate_entry(session: Session, *, actor: Actor, data: EntryIn, entry_id: int | None = None) -> list[dict]:
     """Every rule violation of a would-be entry, without writing anything.
@@ -353,59 +74,43 @@ def validate_entry(session: Session, *, actor: Actor, data: EntryIn, entry_id: i
     Each is ``{"field": "items[2].grade", "message": zh, "message_en": en}`` (0-based item index).
     """
     require(actor, "catalog.entry.edit")
-    existing = _get(session, entry_id) if entry_id is not None else None
-    return _check(session, data=data, existing=existing).errors
+    existing = fetch(session, entry_id=entry_id) if entry_id is not None else None
+    return rules.check(session, data=data, existing=existing).errors
 
 
-_PYDANTIC_ZH = {
-    "missing": "必须填写", "string_too_short": "不能为空", "string_too_long": "过长", "int_parsing": "应为整数",
-    "int_type": "应为整数", "int_from_float": "应为整数", "greater_than_equal": "应为正数", "less_than_equal": "过大",
-    "date_parsing": "应为日期（YYYY-MM-DD）", "date_from_datetime_parsing": "应为日期（YYYY-MM-DD）",
-    "date_type": "应为日期（YYYY-MM-DD）", "bool_parsing": "应为是/否", "bool_type": "应为是/否",
-    "string_type": "应为文本", "list_type": "应为列表", "too_short": "至少需要一项", "model_type": "应为对象",
-    "dict_type": "应为对象", "model_attributes_type": "应为对象",
-}
-
-
-def _loc_field(loc: tuple) -> str:
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += ("." if out else "") + str(part)
-    return out
-
-
-def parse_entry(raw: object) -> tuple[EntryIn | None, list[dict]]:
-    """Build an EntryIn from raw input (a JSON body or a parsed form); shape errors come back in the same
-    form as :func:`validate_entry`'s, e.g. ``items[0].length`` ``应为整数``."""
-    try:
-        return EntryIn.model_validate(raw), []
-    except ValidationError as exc:
-        errors = []
-        for e in exc.errors():
-            loc = tuple(e.get("loc", ()))
-            fld = _loc_field(loc)
-            if len(loc) >= 2 and loc[0] == "items" and isinstance(loc[1], int):
-                part = "名称" if loc[-1] == "name" else LABELS.get(str(loc[-1]), (str(loc[-1]),))[0]
-                label = f"第 {loc[1] + 1} 个信息项的{part}" if len(loc) > 2 else f"第 {loc[1] + 1} 个信息项"
-            elif loc and loc[0] == "items":
-                label = "信息项"
-            else:
-                label = LABELS.get(str(loc[-1]), (fld,))[0] if loc else "内容"
-            errors.append(_err(fld, f"{label}：{_PYDANTIC_ZH.get(e.get('type', ''), '取值无效')}",
-                               f"{fld or 'body'}: {e.get('msg', 'invalid')}"))
-        return None, errors
+def validate_entries(session: Session, *, actor: Actor, data: Sequence[EntryIn],
+                     entry_ids: Sequence[int | None] | None = None) -> list[list[dict]]:
+    """:func:`validate_entry` for many would-be entries against one shared rule context: the i-th
+    list holds the violations of ``data[i]`` (``entry_ids[i]``: the entry it would overwrite, or None)."""
+    require(actor, "catalog.entry.edit")
+    ids = list(entry_ids) if entry_ids is not None else [None] * len(data)
+    if len(ids) != len(data):
+        raise ValueError("data and entry_ids differ in length")
+    found = _load(session, [i for i in ids if i is not None])
+    existing = [found[i] if i is not None else None for i in ids]
+    return [c.errors for c in rules.check_many(session, data=data, existing=existing)]
 
 
 # Reading --------------------------------------------------------------------------------
 
-def _get(session: Session, entry_id: int) -> CatalogEntry:
+def fetch(session: Session, *, entry_id: int) -> CatalogEntry:
+    """The entry, without a permission check (NotFound if there is none)."""
     entry = session.get(CatalogEntry, entry_id)
     if entry is None:
         raise NotFound(f"目录不存在（编号 {entry_id}）", f"Catalogue entry {entry_id} not found")
     return entry
+
+
+def _load(session: Session, entry_ids: Sequence[int]) -> dict[int, CatalogEntry]:
+    """Entries by id, a query per 5,000 (NotFound names the first missing one)."""
+    found: dict[int, CatalogEntry] = {}
+    wanted = list(dict.fromkeys(entry_ids))
+    for part in _chunks(wanted):
+        found.update((e.id, e) for e in session.scalars(select(CatalogEntry).where(CatalogEntry.id.in_(part))))
+    for i in wanted:
+        if i not in found:
+            fetch(session, entry_id=i)
+    return found
 
 
 def visible_to(actor: Actor) -> Select:
@@ -419,7 +124,7 @@ def visible_to(actor: Actor) -> Select:
 
 
 def get_entry(session: Session, *, actor: Actor, entry_id: int) -> CatalogEntry:
-    entry = _get(session, entry_id)
+    entry = fetch(session, entry_id=entry_id)
     if not can(actor, "catalog.entry.view_all"):
         require(actor, "catalog.entry.view", org_id=entry.org_id)
     return entry
@@ -467,23 +172,6 @@ def find_by_code(session: Session, *, code: str) -> CatalogEntry | None:
     return session.scalar(select(CatalogEntry).where(CatalogEntry.code == code.strip()))
 
 
-def reviews_of(session: Session, *, entry_id: int) -> list[Review]:
-    return list(session.scalars(select(Review).where(Review.entry_id == entry_id).order_by(Review.id.desc())))
-
-
-def open_review(session: Session, *, entry_id: int) -> Review | None:
-    return session.scalar(select(Review).where(Review.entry_id == entry_id, Review.decision.is_(None))
-                          .order_by(Review.id.desc()).limit(1))
-
-
-def review_queue(session: Session, *, actor: Actor) -> list[tuple[CatalogEntry, Review]]:
-    """Submitted entries awaiting the authority's decision, earliest due first."""
-    require(actor, "catalog.entry.view_all")
-    rows = session.execute(select(CatalogEntry, Review).join(Review, Review.entry_id == CatalogEntry.id)
-                           .where(CatalogEntry.status == "submitted", Review.decision.is_(None))
-                           .order_by(Review.due_date, Review.id)).tuples().all()
-    return list(rows)
-
 
 def entry_as_input(session: Session, *, entry: CatalogEntry) -> EntryIn:
     """The working copy in the shape a department submits (for the edit form and re-validation)."""
@@ -505,25 +193,46 @@ def entry_as_input(session: Session, *, entry: CatalogEntry) -> EntryIn:
                    related_codes=list(entry.related_codes or []), grade=entry.grade, items=items)
 
 
-def _snapshot(session: Session, entry: CatalogEntry) -> dict:
+
+# Snapshots and diffs ----------------------------------------------------------------------
+
+def snapshots(session: Session, *, entries: Sequence[CatalogEntry]) -> dict[int, dict]:
+    """Each entry as it would be published: every field, the items, and the provider's name and USCC
+    (JSON-safe), by entry id; two queries per 5,000 entries."""
+    if not entries:
+        return {}
+    org_ids = sorted({i for e in entries for i in (e.org_id, e.collecting_org_id, e.verifying_org_id) if i})
+    orgs = {o.id: o for part in _chunks(org_ids) for o in session.scalars(select(Org).where(Org.id.in_(part)))}
+    items: dict[int, list] = {e.id: [] for e in entries}
+    columns = [DataItem.__table__.c[f] for f in (*ITEM_FIELDS, "id", "entry_id", "seq", "element_id")]
+    for part in _chunks(list(items)):
+        for it in session.execute(select(*columns, DataElement.code.label("element_code"))
+                                  .outerjoin(DataElement, DataElement.id == DataItem.element_id)
+                                  .where(DataItem.entry_id.in_(part)).order_by(DataItem.entry_id, DataItem.seq)):
+            items[it.entry_id].append(it)
+    out = {}
+    for entry in entries:
+        snap = {f: getattr(entry, f) for f in ENTRY_FIELDS}
+        snap["release_date"] = entry.release_date.isoformat() if entry.release_date else None
+        snap["related_codes"] = list(entry.related_codes or [])
+        snap.update(id=entry.id, org_id=entry.org_id, org_name=orgs[entry.org_id].name,
+                    org_uscc=orgs[entry.org_id].uscc,
+                    collecting_org_name=orgs[entry.collecting_org_id].name if entry.collecting_org_id else None,
+                    verifying_org_name=orgs[entry.verifying_org_id].name if entry.verifying_org_id else None)
+        snap["items"] = [{**{f: getattr(it, f) for f in ITEM_FIELDS}, "seq": it.seq, "element_id": it.element_id,
+                          "element_code": it.element_code} for it in items[entry.id]]
+        out[entry.id] = snap
+    return out
+
+
+def snapshot(session: Session, *, entry: CatalogEntry) -> dict:
     """The entry as published: every field, the items, and the provider's name and USCC (JSON-safe)."""
-    snap = {f: getattr(entry, f) for f in ENTRY_FIELDS}
-    snap["release_date"] = entry.release_date.isoformat() if entry.release_date else None
-    snap["related_codes"] = list(entry.related_codes or [])
-    ids = {entry.org_id, entry.collecting_org_id, entry.verifying_org_id} - {None}
-    orgs = {o.id: o for o in session.scalars(select(Org).where(Org.id.in_(ids)))}
-    snap.update(id=entry.id, org_id=entry.org_id, org_name=orgs[entry.org_id].name, org_uscc=orgs[entry.org_id].uscc,
-                collecting_org_name=orgs[entry.collecting_org_id].name if entry.collecting_org_id else None,
-                verifying_org_name=orgs[entry.verifying_org_id].name if entry.verifying_org_id else None)
-    codes = element_codes_of(session, entry_id=entry.id)
-    snap["items"] = [{**{f: getattr(it, f) for f in ITEM_FIELDS}, "seq": it.seq, "element_id": it.element_id,
-                      "element_code": codes.get(it.id)} for it in items_of(session, entry_id=entry.id)]
-    return snap
+    return snapshots(session, entries=[entry])[entry.id]
 
 
 def working_snapshot(session: Session, *, actor: Actor, entry_id: int) -> dict:
     """The current working copy in snapshot shape (e.g. to diff a revision against the published version)."""
-    return _snapshot(session, get_entry(session, actor=actor, entry_id=entry_id))
+    return snapshot(session, entry=get_entry(session, actor=actor, entry_id=entry_id))
 
 
 def published_snapshot(session: Session, *, entry_id: int, version: int | None = None) -> dict:
@@ -578,361 +287,252 @@ def diff(session: Session, *, actor: Actor, entry_id: int, from_version: int, to
     entry = get_entry(session, actor=actor, entry_id=entry_id)
     old = published_snapshot(session, entry_id=entry_id, version=from_version)
     new = published_snapshot(session, entry_id=entry_id, version=to_version) if to_version is not None \
-        else _snapshot(session, entry)
+        else snapshot(session, entry=entry)
     return {"entry_id": entry_id, "from_version": from_version, "to_version": to_version, **diff_snapshots(old, new)}
+
 
 
 # Writing --------------------------------------------------------------------------------
 
-def _apply(entry: CatalogEntry, data: EntryIn, checked: _Checked) -> None:
-    for f in ("resource_attr", "topic", "summary", "format", "sharing_type", "sharing_condition", "sharing_basis",
-              "sharing_mode", "sharing_scope", "open_type", "open_condition", "update_cycle",
-              "legal_basis", "business", "source_system", "sharing_period"):
-        value = getattr(data, f)
-        setattr(entry, f, value.strip() if isinstance(value, str) else value)
+_TEXT_FIELDS = ("resource_attr", "topic", "summary", "format", "sharing_type", "sharing_condition", "sharing_basis",
+                "sharing_mode", "sharing_scope", "open_type", "open_condition", "update_cycle", "legal_basis",
+                "business", "source_system", "sharing_period")
+
+
+def _entry_values(data: EntryIn, checked: Checked) -> dict:
+    """The columns an edit sets from the input."""
+    values = {f: (v.strip() if isinstance(v := getattr(data, f), str) else v) for f in _TEXT_FIELDS}
+    values.update(code=data.code.strip(), name=data.name.strip(), class_code=checked.class_code,
+                  collecting_org_id=checked.collecting_org_id, verifying_org_id=checked.verifying_org_id,
+                  related_codes=[c.strip() for c in data.related_codes if c.strip()], grade=checked.entry_grade)
     if data.release_date is not None:  # blank keeps the date set at first publication (approve defaults it)
-        entry.release_date = data.release_date
-    entry.code = data.code.strip()
-    entry.name = data.name.strip()
-    entry.class_code = checked.class_code
-    entry.collecting_org_id = checked.collecting_org_id
-    entry.verifying_org_id = checked.verifying_org_id
-    entry.related_codes = [c.strip() for c in data.related_codes if c.strip()]
-    entry.grade = checked.entry_grade
-    if entry.sharing_type != "不予共享":
-        entry.filed_with_authority = False
-    entry.updated_at = utcnow()
+        values["release_date"] = data.release_date
+    return values
 
 
-def _item_values(it: DataItemIn, seq: int, checked: _Checked) -> dict:
+def _item_values(it: DataItemIn, seq: int, checked: Checked) -> dict:
     return dict(seq=seq, name=it.name.strip(), type=it.type, length=it.length, meaning=it.meaning,
                 is_identifier=it.is_identifier, is_key=it.is_key, is_personal=it.is_personal,
                 grade=checked.item_grades[seq - 1][0], sharing_type=it.sharing_type, open_type=it.open_type,
                 element_id=checked.element_ids[seq - 1], claims_source=it.claims_source)
 
 
-def _write_items(session: Session, entry: CatalogEntry, data: EntryIn, checked: _Checked, *, new: bool) -> None:
-    if new:
-        session.execute(insert(DataItem), [{"entry_id": entry.id, **_item_values(it, n, checked)}
-                                           for n, it in enumerate(data.items, start=1)])
-        return
-    existing = {it.name: it for it in items_of(session, entry_id=entry.id)}
-    wanted = {it.name.strip() for it in data.items}
-    for name, row in existing.items():
-        if name not in wanted:
-            session.delete(row)
-    session.flush()
-    for n, it in enumerate(data.items, start=1):
-        values = _item_values(it, n, checked)
-        row = existing.get(values["name"])
-        if row is None:
-            session.add(DataItem(entry_id=entry.id, **values))
-        else:
-            for k, v in values.items():
-                setattr(row, k, v)
-    session.flush()
-
-
-def _bind(session: Session, actor: Actor, entry: CatalogEntry, data: EntryIn) -> None:
-    elements.bind_items(session, actor=actor, entry=entry,
-                        element_codes={it.name.strip(): (it.element_code or "").strip() or None for it in data.items})
-
-
-def _suggested(data: EntryIn, checked: _Checked) -> dict:
+def _suggested(data: EntryIn, checked: Checked) -> dict:
     return {data.items[i].name.strip(): {"grade": g, "reasons": r}
             for i, (g, r) in enumerate(checked.item_grades) if data.items[i].grade is None}
 
 
-def create_entry(session: Session, *, actor: Actor, data: EntryIn) -> CatalogEntry:
-    """A new draft entry of the actor's department (raises Invalid with every problem in ``details``)."""
+def _claims_elsewhere(org_id: int, data: EntryIn, checked: Checked) -> bool:
+    """Whether an item claims to be the source of an element another department is the source of."""
+    return any(it.claims_source and checked.element_ids[i] is not None and checked.element_sources[i] != org_id
+               for i, it in enumerate(data.items))
+
+
+def _bind(session: Session, actor: Actor, entry: CatalogEntry, data: EntryIn) -> None:
+    """Single-source claims and conflicts (the items' element ids are already written)."""
+    elements.bind_items(session, actor=actor, entry=entry,
+                        element_codes={it.name.strip(): (it.element_code or "").strip() or None for it in data.items})
+
+
+def _raise_many(checked: Sequence[Checked]) -> None:
+    details = [{"entry": i, **e} for i, c in enumerate(checked) for e in c.errors]
+    if not details:
+        return
+    first, n = details[0], len({d["entry"] for d in details})
+    raise Invalid(f"{n} 条目录共有 {len(details)} 处问题，未保存任何内容；第 {first['entry'] + 1} 条：{first['message']}",
+                  f"{n} entries have {len(details)} problem(s); nothing was saved. Entry {first['entry'] + 1}: "
+                  f"{first['message_en']}", field=first["field"], details=details)
+
+
+def _require_department(actor: Actor) -> None:
     if actor.org_id is None:
         raise Forbidden("只有部门人员可以编制目录", "Only department staff compile catalogue entries")
     require(actor, "catalog.entry.edit", org_id=actor.org_id)
-    checked = _check(session, data=data, existing=None)
-    _raise_if(checked)
-    entry = CatalogEntry(org_id=actor.org_id, status="draft", version=0, filed_with_authority=False)
-    _apply(entry, data, checked)
-    session.add(entry)
+
+
+def _create(session: Session, actor: Actor, data: Sequence[EntryIn], checked: Sequence[Checked]) -> list[int]:
+    """Insert checked entries: one insert for the entries, one for the items, one audit append."""
+    now = utcnow()
+    rows = [{"org_id": actor.org_id, "status": "draft", "version": 0, "filed_with_authority": False,
+             "release_date": None, "created_at": now, "updated_at": now, **_entry_values(d, c)}
+            for d, c in zip(data, checked, strict=True)]
+    table = CatalogEntry.__table__
     session.flush()
-    _write_items(session, entry, data, checked, new=True)
-    if any(it.element_code and it.element_code.strip() for it in data.items):
-        _bind(session, actor, entry, data)  # a new entry without element codes has nothing to bind or claim
-    state = {f: getattr(entry, f) for f in ENTRY_FIELDS} | {
-        "items": [{**_item_values(it, n, checked), "element_code": (it.element_code or "").strip() or None}
-                  for n, it in enumerate(data.items, start=1)]}
-    audit_service.record(session, actor=actor, action="catalog.entry.create", subject_type=SUBJECT,
-                         subject_id=entry.id, after=state,
-                         detail={"code": entry.code, "name": entry.name, "suggested_grades": _suggested(data, checked)})
-    return entry
+    for part in _chunks(rows):
+        # a plain executemany, then the ids by code (unique): with PostgreSQL this is several times
+        # faster than multi-row INSERT … RETURNING, whose huge statements the driver re-parses
+        session.execute(insert(table), part)
+    ids: dict[str, int] = {}
+    codes = [r["code"] for r in rows]
+    for part in _chunks(codes):
+        ids.update(session.execute(select(table.c.code, table.c.id).where(table.c.code.in_(part))).all())
+    entry_ids = [ids[code] for code in codes]
+    items = [{"entry_id": eid, **_item_values(it, n, c)}
+             for eid, d, c in zip(entry_ids, data, checked, strict=True) for n, it in enumerate(d.items, start=1)]
+    for part in _chunks(items):
+        session.execute(insert(DataItem.__table__), part)
+    for eid, d, c in zip(entry_ids, data, checked, strict=True):
+        if _claims_elsewhere(actor.org_id, d, c):  # otherwise there is no claim to record
+            _bind(session, actor, fetch(session, entry_id=eid), d)
+    events = []
+    for eid, row, d, c in zip(entry_ids, rows, data, checked, strict=True):
+        state = {f: row[f] for f in ENTRY_FIELDS} | {
+            "items": [{**_item_values(it, n, c), "element_code": (it.element_code or "").strip() or None}
+                      for n, it in enumerate(d.items, start=1)]}
+        events.append(audit_service.Event("catalog.entry.create", SUBJECT, eid, after=state,
+                                          detail={"code": row["code"], "name": row["name"],
+                                                  "suggested_grades": _suggested(d, c)}))
+    audit_service.record_many(session, actor=actor, events=events)
+    return entry_ids
 
 
-def _editable(session: Session, actor: Actor, entry_id: int, action: str) -> CatalogEntry:
-    entry = _get(session, entry_id)
+def create_entry(session: Session, *, actor: Actor, data: EntryIn) -> CatalogEntry:
+    """A new draft entry of the actor's department (raises Invalid with every problem in ``details``)."""
+    _require_department(actor)
+    checked = rules.check(session, data=data, existing=None)
+    rules.raise_if(checked)
+    (entry_id,) = _create(session, actor, [data], [checked])
+    return fetch(session, entry_id=entry_id)
+
+
+def create_entries(session: Session, *, actor: Actor, data: Sequence[EntryIn]) -> list[int]:
+    """Many new draft entries of the actor's department at once, all or nothing; returns their ids in
+    the order given.  The same rules as :func:`create_entry`; Invalid's ``details`` name the entry
+    (``"entry"``: 0-based position in ``data``) and the field of every problem."""
+    _require_department(actor)
+    if not data:
+        return []
+    checked = rules.check_many(session, data=data, existing=[None] * len(data))
+    _raise_many(checked)
+    return _create(session, actor, data, checked)
+
+
+def _check_editable(actor: Actor, entry: CatalogEntry, action: str) -> None:
     require(actor, action, org_id=entry.org_id)
     if entry.status not in EDITABLE:
-        raise Conflict(f"目录当前状态为“{_status_zh(entry.status)}”，只有草稿、已退回或修订中的目录可以修改或提交"
+        status = STATUS_ZH.get(entry.status, entry.status)
+        raise Conflict(f"目录当前状态为“{status}”，只有草稿、已退回或修订中的目录可以修改或提交"
                        "（已发布的目录请先发起修订）",
                        f"The entry is {entry.status}; only drafts, returned entries and revisions can be edited or "
                        "submitted (start a revision of a published entry first)")
+
+
+def editable_entry(session: Session, *, actor: Actor, entry_id: int, action: str) -> CatalogEntry:
+    """The entry, if ``actor`` may do ``action`` on it and its status lets it be edited (Conflict if not)."""
+    entry = fetch(session, entry_id=entry_id)
+    _check_editable(actor, entry, action)
     return entry
+
+
+def _forget_items(session: Session, entry_ids: set[int], deleted: set[int]) -> None:
+    """Items changed with bulk SQL: drop or expire their copies in the session so nobody reads stale values."""
+    for obj in list(session.identity_map.values()):
+        if not isinstance(obj, DataItem):
+            continue
+        state = inspect(obj)
+        if state.identity is not None and state.identity[0] in deleted:
+            session.expunge(obj)
+        elif state.dict.get("entry_id") in entry_ids:
+            session.expire(obj)
+
+
+def _write_items(session: Session, entries: Sequence[CatalogEntry], data: Sequence[EntryIn],
+                 checked: Sequence[Checked]) -> None:
+    """Replace the entries' items by name: removed ones deleted, kept ones updated, new ones inserted."""
+    table = DataItem.__table__
+    ids = [e.id for e in entries]
+    current: dict[int, dict[str, int]] = {i: {} for i in ids}
+    for part in _chunks(ids):
+        for item_id, entry_id, name in session.execute(select(table.c.id, table.c.entry_id, table.c.name)
+                                                       .where(table.c.entry_id.in_(part))):
+            current[entry_id][name] = item_id
+    deleted: list[int] = []
+    changed: list[dict] = []
+    added: list[dict] = []
+    for e, d, c in zip(entries, data, checked, strict=True):
+        wanted = {it.name.strip() for it in d.items}
+        deleted += [item_id for name, item_id in current[e.id].items() if name not in wanted]
+        for n, it in enumerate(d.items, start=1):
+            values = _item_values(it, n, c)
+            item_id = current[e.id].get(values["name"])
+            if item_id is None:
+                added.append({"entry_id": e.id, **values})
+            else:
+                changed.append({"item_id": item_id, **values})
+    for part in _chunks(deleted):
+        session.execute(delete(table).where(table.c.id.in_(part)))
+    for part in _chunks(changed):
+        session.execute(update(table).where(table.c.id == bindparam("item_id")), part)
+    for part in _chunks(added):
+        session.execute(insert(table), part)
+    _forget_items(session, set(ids), set(deleted))
+
+
+def _update(session: Session, actor: Actor, entries: Sequence[CatalogEntry], data: Sequence[EntryIn],
+            checked: Sequence[Checked]) -> None:
+    before = snapshots(session, entries=entries)
+    now = utcnow()
+    for entry, d, c in zip(entries, data, checked, strict=True):
+        for k, v in _entry_values(d, c).items():
+            setattr(entry, k, v)
+        if entry.sharing_type != "不予共享":
+            entry.filed_with_authority = False
+        entry.updated_at = now
+    session.flush()
+    _write_items(session, entries, data, checked)
+    ids = [e.id for e in entries]
+    disputed: set[int] = set()
+    for part in _chunks(ids):
+        disputed.update(session.scalars(select(SourceConflict.claimant_entry_id).where(
+            SourceConflict.claimant_entry_id.in_(part), SourceConflict.status == "open")))
+    for entry, d, c in zip(entries, data, checked, strict=True):
+        if entry.id in disputed or _claims_elsewhere(entry.org_id, d, c):  # otherwise nothing to open or withdraw
+            _bind(session, actor, entry, d)
+    after = snapshots(session, entries=entries)
+    events = []
+    for entry, d, c in zip(entries, data, checked, strict=True):
+        changes = diff_snapshots(before[entry.id], after[entry.id])
+        events.append(audit_service.Event(
+            "catalog.entry.update", SUBJECT, entry.id, before=before[entry.id], after=after[entry.id],
+            detail={"fields": [x["field"] for x in changes["fields"]],
+                    "items_added": [i["name"] for i in changes["items"]["added"]],
+                    "items_removed": [i["name"] for i in changes["items"]["removed"]],
+                    "items_changed": [i["name"] for i in changes["items"]["changed"]],
+                    "suggested_grades": _suggested(d, c)}))
+    audit_service.record_many(session, actor=actor, events=events)
 
 
 def update_entry(session: Session, *, actor: Actor, entry_id: int, data: EntryIn) -> CatalogEntry:
-    entry = _editable(session, actor, entry_id, "catalog.entry.edit")
-    checked = _check(session, data=data, existing=entry)
-    _raise_if(checked)
-    before = _snapshot(session, entry)
-    _apply(entry, data, checked)
-    session.flush()
-    _write_items(session, entry, data, checked, new=False)
-    _bind(session, actor, entry, data)
-    after = _snapshot(session, entry)
-    changes = diff_snapshots(before, after)
-    audit_service.record(session, actor=actor, action="catalog.entry.update", subject_type=SUBJECT,
-                         subject_id=entry.id, before=before, after=after,
-                         detail={"fields": [c["field"] for c in changes["fields"]],
-                                 "items_added": [i["name"] for i in changes["items"]["added"]],
-                                 "items_removed": [i["name"] for i in changes["items"]["removed"]],
-                                 "items_changed": [i["name"] for i in changes["items"]["changed"]],
-                                 "suggested_grades": _suggested(data, checked)})
+    """Overwrite a draft, returned entry or revision (raises Invalid with every problem in ``details``)."""
+    entry = editable_entry(session, actor=actor, entry_id=entry_id, action="catalog.entry.edit")
+    checked = rules.check(session, data=data, existing=entry)
+    rules.raise_if(checked)
+    _update(session, actor, [entry], [data], [checked])
     return entry
 
 
-# Lifecycle ------------------------------------------------------------------------------
+def update_entries(session: Session, *, actor: Actor, entry_ids: Sequence[int],
+                   data: Sequence[EntryIn]) -> list[int]:
+    """Overwrite many working copies at once (``data[i]`` replaces entry ``entry_ids[i]``), all or nothing.
 
-def _status_zh(status: str) -> str:
-    return STATUS_ZH.get(status, status)
-
-
-def _authority_org_id(session: Session) -> int:
-    org_id = session.scalar(select(Org.id).where(Org.kind == "authority", Org.active.is_(True)).order_by(Org.id)
-                            .limit(1))
-    if org_id is None:
-        raise Conflict("尚未设置数据主管部门，无法提交审核", "No data authority is configured to review entries")
-    return org_id
-
-
-def _short(name: str) -> str:
-    return name if len(name) <= 120 else name[:119] + "…"
-
-
-def _refresh_declarations(session: Session, org_id: int) -> None:
-    """Mark change declarations fulfilled once none of their entries has an open update item."""
-    for decl in session.scalars(select(ChangeDeclaration).where(ChangeDeclaration.org_id == org_id,
-                                                                ChangeDeclaration.fulfilled_at.is_(None))):
-        still = session.scalar(select(func.count()).select_from(Task).where(
-            Task.kind == TASK_UPDATE, Task.subject_type == SUBJECT, Task.status == "open",
-            Task.subject_id.in_([str(i) for i in decl.entry_ids])))
-        if not still:
-            decl.fulfilled_at = utcnow()
-
-
-def submit(session: Session, *, actor: Actor, entry_id: int, note: str = "", start: date | None = None) -> Review:
-    """Send a draft, returned entry or revision to the authority; review due in N working days (R-CAT-4)."""
-    entry = _editable(session, actor, entry_id, "catalog.entry.submit")
-    _raise_if(_check(session, data=entry_as_input(session, entry=entry), existing=entry))
-    authority_id = _authority_org_id(session)
-    days = get_settings().catalog_review_days
-    start = start or tasks_service.today()
-    due = tasks_service.calendar(session).add_workdays(start, days)  # fails early on an unknown calendar year
-    before = entry.status
-    review = Review(entry_id=entry.id, submitted_by=actor.user_id, change_note=note.strip(), due_date=due)
-    session.add(review)
-    entry.status = "submitted"
-    session.flush()
-    tasks_service.open_task(session, actor=actor, kind=TASK_REVIEW, title=f"目录审核：{_short(entry.name)}（{entry.code}）",
-                            subject_type=SUBJECT, subject_id=entry.id, org_id=authority_id, workdays=days,
-                            role="authority_reviewer", basis=REVIEW_BASIS, start=start)
-    if entry.sharing_type == "不予共享" and not entry.filed_with_authority:  # 备案 (R-CAT-3)
-        entry.filed_with_authority = True
-        tasks_service.open_task(session, actor=actor, kind=TASK_FILING,
-                                title=f"不予共享备案：{_short(entry.name)}（{entry.code}）", subject_type=SUBJECT,
-                                subject_id=entry.id, org_id=authority_id, workdays=days, role="authority_reviewer",
-                                basis=FILING_BASIS, start=start)
-        audit_service.record(session, actor=actor, action="catalog.entry.file", subject_type=SUBJECT,
-                             subject_id=entry.id, detail={"sharing_basis": entry.sharing_basis,
-                                                          "legal_basis": entry.legal_basis})
-    if tasks_service.close_tasks(session, actor=actor, kind=TASK_UPDATE, subject_type=SUBJECT, subject_id=entry.id):
-        _refresh_declarations(session, entry.org_id)
-    audit_service.record(session, actor=actor, action="catalog.entry.submit", subject_type=SUBJECT, subject_id=entry.id,
-                         before={"status": before}, after={"status": "submitted", "review_id": review.id},
-                         detail={"due": due.isoformat(), "note": review.change_note, "version": entry.version})
-    return review
-
-
-def _pending(session: Session, actor: Actor, entry_id: int) -> tuple[CatalogEntry, Review]:
-    entry = _get(session, entry_id)
-    require(actor, "catalog.entry.review", org_id=entry.org_id)
-    review = open_review(session, entry_id=entry.id)
-    if entry.status != "submitted" or review is None:
-        raise Conflict(f"目录当前状态为“{_status_zh(entry.status)}”，没有待审核的提交",
-                       f"The entry is {entry.status}; there is no submission to review")
-    return entry, review
-
-
-def approve(session: Session, *, actor: Actor, entry_id: int, note: str = "") -> EntryVersion:
-    """Publish: freeze a new version (snapshot + SM3 digest) and index it for search."""
-    entry, review = _pending(session, actor, entry_id)
-    now = utcnow()
-    entry.version += 1
-    entry.status = "published"
-    entry.published_at = now
-    if entry.release_date is None:
-        entry.release_date = tasks_service.today()
-    session.flush()
-    snap = _snapshot(session, entry)
-    snap.update(version=entry.version, published_at=now.isoformat())
-    version = EntryVersion(entry_id=entry.id, version=entry.version, snapshot=snap, digest=digest(snap),
-                           published_at=now, approved_by=actor.user_id, change_note=review.change_note)
-    session.add(version)
-    review.decision, review.reasons, review.decided_by, review.decided_at = "approve", note.strip(), actor.user_id, now
-    session.flush()
-    for kind in (TASK_REVIEW, TASK_FILING):
-        tasks_service.close_tasks(session, actor=actor, kind=kind, subject_type=SUBJECT, subject_id=entry.id)
-    search.index_entry(session, entry_id=entry.id)
-    audit_service.record(session, actor=actor, action="catalog.entry.approve", subject_type=SUBJECT,
-                         subject_id=entry.id, before={"status": "submitted", "version": entry.version - 1},
-                         after={"status": "published", "version": entry.version, "digest": version.digest},
-                         detail={"review_id": review.id, "note": review.reasons})
-    return version
-
-
-def return_entry(session: Session, *, actor: Actor, entry_id: int, reasons: str) -> Review:
-    """Send a submission back to the department with the reasons (required)."""
-    if not (reasons or "").strip():
-        raise Invalid("退回时必须说明理由", "Give the reasons for returning the entry", field="reasons")
-    entry, review = _pending(session, actor, entry_id)
-    review.decision, review.reasons = "return", reasons.strip()
-    review.decided_by, review.decided_at = actor.user_id, utcnow()
-    entry.status = "returned"
-    session.flush()
-    for kind in (TASK_REVIEW, TASK_FILING):
-        tasks_service.close_tasks(session, actor=actor, kind=kind, subject_type=SUBJECT, subject_id=entry.id)
-    audit_service.record(session, actor=actor, action="catalog.entry.return", subject_type=SUBJECT,
-                         subject_id=entry.id, before={"status": "submitted"}, after={"status": "returned"},
-                         detail={"review_id": review.id, "reasons": review.reasons})
-    return review
-
-
-def revise(session: Session, *, actor: Actor, entry_id: int, note: str = "") -> CatalogEntry:
-    """Open a published (or withdrawn) entry for revision; the public keeps the last published version."""
-    entry = _get(session, entry_id)
-    require(actor, "catalog.entry.revise", org_id=entry.org_id)
-    if entry.status not in ("published", "withdrawn"):
-        raise Conflict(f"目录当前状态为“{_status_zh(entry.status)}”，只有已发布或已撤销的目录可以发起修订",
-                       f"The entry is {entry.status}; only published or withdrawn entries can be revised")
-    before = entry.status
-    entry.status = "revising"
-    entry.updated_at = utcnow()
-    session.flush()
-    audit_service.record(session, actor=actor, action="catalog.entry.revise", subject_type=SUBJECT,
-                         subject_id=entry.id, before={"status": before}, after={"status": "revising"},
-                         detail={"note": note.strip(), "version": entry.version})
-    return entry
-
-
-def _withdrawable(entry: CatalogEntry) -> None:
-    if entry.version == 0 or entry.status == "withdrawn":
-        raise Conflict("只有已发布过且未撤销的目录可以撤销", "Only published entries that are not withdrawn can be withdrawn")
-
-
-def request_withdrawal(session: Session, *, actor: Actor, entry_id: int, reason: str) -> Task:
-    """A department officer asks the authority to withdraw a published entry (an inbox item for reviewers)."""
-    entry = _get(session, entry_id)
-    require(actor, "catalog.entry.request_withdraw", org_id=entry.org_id)
-    if not (reason or "").strip():
-        raise Invalid("申请撤销时必须说明理由", "Give the reason for the withdrawal request", field="reason")
-    _withdrawable(entry)
-    if session.scalar(select(Task.id).where(Task.kind == TASK_WITHDRAW, Task.subject_type == SUBJECT,
-                                            Task.subject_id == str(entry.id), Task.status == "open")):
-        raise Conflict("该目录已有待处理的撤销申请", "A withdrawal request for this entry is already pending")
-    task = tasks_service.open_task(session, actor=actor, kind=TASK_WITHDRAW,
-                                   title=f"撤销申请：{_short(entry.name)}（{entry.code}）：{reason.strip()[:80]}",
-                                   subject_type=SUBJECT, subject_id=entry.id, org_id=_authority_org_id(session),
-                                   workdays=get_settings().catalog_review_days, role="authority_reviewer",
-                                   basis=REVIEW_BASIS)
-    audit_service.record(session, actor=actor, action="catalog.entry.request_withdraw", subject_type=SUBJECT,
-                         subject_id=entry.id, detail={"reason": reason.strip(), "task_id": task.id})
-    return task
-
-
-def withdraw(session: Session, *, actor: Actor, entry_id: int, reason: str) -> CatalogEntry:
-    """The authority withdraws (撤销) a published entry: it leaves search and the public catalogue."""
-    if not (reason or "").strip():
-        raise Invalid("撤销时必须说明理由", "Give the reason for the withdrawal", field="reason")
-    entry = _get(session, entry_id)
-    require(actor, "catalog.entry.withdraw", org_id=entry.org_id)
-    _withdrawable(entry)
-    before = entry.status
-    pending = open_review(session, entry_id=entry.id)
-    if pending is not None:
-        pending.decision, pending.reasons = "withdraw", reason.strip()
-        pending.decided_by, pending.decided_at = actor.user_id, utcnow()
-    entry.status = "withdrawn"
-    entry.updated_at = utcnow()
-    session.flush()
-    for kind in (TASK_REVIEW, TASK_FILING, TASK_UPDATE):
-        tasks_service.close_tasks(session, actor=actor, kind=kind, subject_type=SUBJECT, subject_id=entry.id,
-                                  status="cancelled")
-    tasks_service.close_tasks(session, actor=actor, kind=TASK_WITHDRAW, subject_type=SUBJECT, subject_id=entry.id)
-    _refresh_declarations(session, entry.org_id)
-    search.unindex_entry(session, entry_id=entry.id)
-    audit_service.record(session, actor=actor, action="catalog.entry.withdraw", subject_type=SUBJECT,
-                         subject_id=entry.id, before={"status": before}, after={"status": "withdrawn"},
-                         detail={"reason": reason.strip(), "version": entry.version})
-    return entry
-
-
-def declare_change(session: Session, *, actor: Actor, kind: str, description: str,
-                   entry_ids: list[int] | None = None, start: date | None = None) -> ChangeDeclaration:
-    """A department declares a change of legal basis or duties: each affected published entry gets an
-    update item in the department's inbox, due in N working days (R-CAT-4, DG 12)."""
-    if actor.org_id is None:
-        raise Forbidden("只有部门可以申报变更", "Only departments declare changes")
-    require(actor, "catalog.entry.declare_change", org_id=actor.org_id)
-    if kind not in CHANGE_KINDS:
-        raise Invalid(f"变更类型无效：{kind}（可选：法定依据 legal_basis、职责 duties）",
-                      f"Unknown change kind {kind} (legal_basis or duties)", field="kind")
-    if not (description or "").strip():
-        raise Invalid("请说明变更内容（如新法规名称和条款）", "Describe the change (e.g. the new regulation)",
-                      field="description")
-    published = {e.id: e for e in session.scalars(
-        select(CatalogEntry).where(CatalogEntry.org_id == actor.org_id, CatalogEntry.version > 0,
-                                   CatalogEntry.status != "withdrawn").order_by(CatalogEntry.id))}
-    if entry_ids:
-        wrong = [i for i in entry_ids if i not in published]
-        if wrong:
-            raise Invalid(f"所选目录 {', '.join(map(str, wrong))} 不是本单位已发布的目录",
-                          f"Entries {', '.join(map(str, wrong))} are not published entries of your organisation",
-                          field="entry_ids")
-        chosen = [published[i] for i in dict.fromkeys(entry_ids)]
-    else:
-        chosen = list(published.values())
-    if not chosen:
-        raise Invalid("本单位没有已发布的目录需要更新", "Your organisation has no published entries to update",
+    The same permissions and rules as :func:`update_entry`; every error's ``details`` name the entry
+    (``"entry"``: 0-based position in the batch)."""
+    if len(entry_ids) != len(data):
+        raise ValueError("entry_ids and data differ in length")
+    if len(set(entry_ids)) != len(entry_ids):
+        raise Invalid("同一目录在一批修改中出现了多次", "An entry appears more than once in the batch",
                       field="entry_ids")
-    days = get_settings().catalog_update_days
-    start = start or tasks_service.today()
-    due = tasks_service.calendar(session).add_workdays(start, days)
-    decl = ChangeDeclaration(org_id=actor.org_id, kind=kind, description=description.strip(),
-                             declared_by=actor.user_id, due_date=due, entry_ids=[e.id for e in chosen])
-    session.add(decl)
-    session.flush()
-    what = CHANGE_KINDS[kind][0]
-    for e in chosen:
-        tasks_service.open_task(session, actor=actor, kind=TASK_UPDATE, title=f"目录更新（{what}变更）：{_short(e.name)}（{e.code}）",
-                                subject_type=SUBJECT, subject_id=e.id, org_id=actor.org_id, workdays=days,
-                                role="dept_officer", basis=REVIEW_BASIS, start=start)
-    audit_service.record(session, actor=actor, action="catalog.entry.declare_change", subject_type="change_declaration",
-                         subject_id=decl.id, after={"kind": kind, "entry_ids": decl.entry_ids},
-                         detail={"description": decl.description, "due": due.isoformat()})
-    return decl
-
-
-def declarations(session: Session, *, actor: Actor) -> list[ChangeDeclaration]:
-    """Change declarations the actor may see: their org's; the authority and auditors all."""
-    stmt = select(ChangeDeclaration).order_by(ChangeDeclaration.id.desc())
-    if not can(actor, "catalog.entry.view_all"):
-        require(actor, "catalog.entry.view", org_id=actor.org_id)
-        stmt = stmt.where(ChangeDeclaration.org_id == actor.org_id)
-    return list(session.scalars(stmt.limit(200)))
+    if not data:
+        return []
+    found = _load(session, entry_ids)
+    entries = [found[i] for i in entry_ids]
+    for n, entry in enumerate(entries):
+        try:
+            _check_editable(actor, entry, "catalog.entry.edit")
+        except GongshuError as exc:
+            exc.details = [{"entry": n, "field": "code", "message": exc.message, "message_en": exc.message_en}]
+            raise
+    checked = rules.check_many(session, data=data, existing=entries)
+    _raise_many(checked)
+    _update(session, actor, entries, data, checked)
+    return list(entry_ids)

@@ -22,20 +22,25 @@ from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
+    Float,
     Select,
     and_,
     bindparam,
     case,
+    cast,
     column,
     delete,
     func,
     insert,
     literal,
     literal_column,
+    not_,
+    null,
     or_,
     select,
     table,
     true,
+    tuple_,
     union_all,
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -79,10 +84,11 @@ TOTAL = "_total"
 _FTS = table("catalog_search_fts", column("rowid"))
 _FTS_TABLE = literal_column("catalog_search_fts")
 # PostgreSQL only (see the migration): written with the doc row from the text row's tokens
-_PG_DOC = table("catalog_search_doc", *(column(c.name, c.type) for c in _DOC.c), column("tsv"), column("name_tsv"))
+_PG_DOC = table("catalog_search_doc", *(column(c.name, c.type) for c in _DOC.c), column("tsv"), column("name_words"))
 _TSV = literal_column("catalog_search_doc.tsv")
-_NAME_TSV = literal_column("catalog_search_doc.name_tsv")
+_NAME_WORDS = literal_column("catalog_search_doc.name_words")
 _SIMPLE = literal_column("'simple'")
+_NO_RANK = cast(null(), Float)
 
 
 @dataclass(frozen=True)
@@ -141,11 +147,16 @@ def _s(value: Any) -> str:
 
 def doc_values(*, entry_id: int, version: int, snapshot: dict, org_name: str,
                published_at: datetime | None) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The index rows (search doc, search text) of one published snapshot (pure; also used by the benchmark)."""
+    """The index rows (search doc, search text) of one published snapshot (pure; also used by the benchmark).
+
+    In an entry the public may see, the names of data items that are not open are left out of the
+    tokens, so that a public search cannot reveal them.
+    """
     name = _s(snapshot.get("name"))
-    items = [_s(i.get("name")) for i in snapshot.get("items") or [] if isinstance(i, dict)]
     code = _s(snapshot.get("code"))
     open_type = _s(snapshot.get("open_type"))
+    items = [_s(i.get("name")) for i in snapshot.get("items") or [] if isinstance(i, dict)
+             and (open_type == NOT_OPEN or (i.get("open_type") or open_type) != NOT_OPEN)]
     summary = _s(snapshot.get("summary"))
     doc = {
         "entry_id": entry_id, "version": version, "code": code, "name": name, "org_id": snapshot.get("org_id"),
@@ -223,13 +234,17 @@ def refresh_counts(session: Session) -> None:
 
 
 def _pg_doc_insert():
-    """INSERT of a doc row on PostgreSQL: its tsvectors are computed from the bound token texts."""
+    """INSERT of a doc row on PostgreSQL: its tsvectors are computed from the bound token texts.
+
+    ``name_words`` (for ranking; inline in the heap, so kept small) holds the name's words with their
+    pinyin and initials, space separated, not the whole-name pinyin variants that ``tsv`` has.
+    """
     name = func.to_tsvector(_SIMPLE, bindparam("name_tokens"))
     body = func.to_tsvector(_SIMPLE, bindparam("body_tokens"))
     return insert(_PG_DOC).values({
         **{c.name: bindparam(c.name) for c in _DOC.c},
         "tsv": func.setweight(name, literal_column("'A'")).op("||")(func.setweight(body, literal_column("'B'"))),
-        "name_tsv": func.to_tsvector(_SIMPLE, bindparam("name_tokens"))})
+        "name_words": bindparam("name_words")})
 
 
 def bulk_load(session: Session, rows: list[tuple[dict[str, Any], dict[str, Any]]], *, batch: int = 1000) -> None:
@@ -244,8 +259,9 @@ def _write(session: Session, rows: list[tuple[dict[str, Any], dict[str, Any]]], 
     for i in range(0, len(rows), batch):
         chunk = rows[i:i + batch]
         if pg:
-            session.execute(_pg_doc_insert(), [{**d, "name_tokens": t["name_tokens"], "body_tokens": t["body_tokens"]}
-                                               for d, t in chunk])
+            session.execute(_pg_doc_insert(), [
+                {**d, "name_tokens": t["name_tokens"], "body_tokens": t["body_tokens"],
+                 "name_words": " " + " ".join(textsearch.word_tokens(d["name"])) + " "} for d, t in chunk])
         else:
             session.execute(insert(SearchDoc), [d for d, _t in chunk])
         session.execute(insert(SearchText), [t for _d, t in chunk])
@@ -332,66 +348,100 @@ def _filter_conds(cols, filters: dict[str, list[str]], *, skip: str | None = Non
     return [cols[FACETS[k][0]].in_(v) for k, v in filters.items() if k != skip]
 
 
-def _facet_statement(dialect: str, terms, public: bool, filters: dict[str, list[str]]):
-    """One statement: the total and every facet's counts (UNION ALL of GROUP BYs over one materialised CTE).
+def _rank(dialect: str, terms: list[textsearch.QueryTerm]) -> ColumnElement:
+    """Relevance, lower first: bm25 with name tokens weighing NAME_WEIGHT (SQLite); name matches every
+    word first (PostgreSQL, prefix LIKEs on the small inline name_words); nothing without words."""
+    if terms and dialect == "sqlite":
+        return func.bm25(_FTS_TABLE, literal_column(str(NAME_WEIGHT)), literal_column("1.0"))
+    if terms:
+        def starts(word: str) -> ColumnElement:  # terms are letters and digits only: no LIKE wildcards
+            return _NAME_WORDS.like(literal(f"% {word}%"))
 
-    Without words, a facet whose counts need no filter (all of them on the landing page) is read from
-    ``catalog_search_count`` instead of counting the whole index.
-    """
+        in_name = and_(*[or_(starts(t.word), and_(*[starts(p) for p in t.pieces])) if t.pieces else starts(t.word)
+                         for t in terms])
+        return case((in_name, 0), else_=1)
+    return literal_column("0")
+
+
+def _stored(key: str, public: bool):
     n_col = _COUNT.c.n_public if public else _COUNT.c.n_all
+    return select(literal(key), _COUNT.c.value, n_col, _NO_RANK).where(_COUNT.c.facet == key, n_col > 0)
 
-    def stored(key: str):
-        return select(literal(key), _COUNT.c.value, n_col).where(_COUNT.c.facet == key, n_col > 0)
 
+def _search_statement(dialect: str, terms, public: bool, filters: dict[str, list[str]], page: Page):
+    """One statement for the total, every facet's counts and the page's entry ids (in order).
+
+    Rows ``(facet, value, n, rank)``: ``("_total", "", total, NULL)``, ``(facet, value, count, NULL)`` and
+    ``("_hit", name, entry_id, rank)`` for the page's entries (to be ordered by rank, name, id). The index is matched once, into a materialised CTE holding
+    the rows that some count needs (those failing at most one filter); each facet's counts apply every
+    other facet's filter; the hits apply them all. Without words, a facet whose counts need no filter
+    is read from ``catalog_search_count`` instead of counting the whole index; on the landing page (no
+    words, no filters) that is every count, and the page is read in name order.
+    """
     if not terms and not filters:
-        return union_all(stored(TOTAL), *[stored(k) for k in FACETS])
+        first = (select(_DOC.c.entry_id, _DOC.c.name).where(*([_DOC.c.is_public == true()] if public else []))
+                 .order_by(_DOC.c.name, _DOC.c.entry_id).limit(page.size).offset(page.offset).subquery())
+        return union_all(_stored(TOTAL, public), *[_stored(k, public) for k in FACETS],
+                         select(literal(HIT), first.c.name, first.c.entry_id, cast(literal(0), Float)))
     facet_cols = sorted({c for c, _zh, _en in FACETS.values()})
-    inner = _matched(dialect, terms, public, [_DOC.c[c] for c in facet_cols])
-    # the rows some count needs: those failing at most one filter (or, without words, none when one filter
-    # is set: that facet's own counts come from the stored counts)
-    conds = _filter_conds(_DOC.c, filters)
-    if len(conds) == 1 and not terms:
-        inner = inner.where(conds[0])
+    conds = dict(zip(filters, _filter_conds(_DOC.c, filters), strict=True))
+    # the facet that a row fails, if any (on PostgreSQL, for counting every facet in one grouping-sets pass)
+    miss = [case(*[(not_(c), literal(k)) for k, c in conds.items()], else_=null()).label("miss")] \
+        if conds and dialect == "postgresql" else []
+    inner = _matched(dialect, terms, public, [_DOC.c.entry_id, _DOC.c.name, _rank(dialect, terms).label("rank"),
+                                              *[_DOC.c[c] for c in facet_cols], *miss])
+    if len(conds) == 1 and not terms:  # that facet's own counts come from the stored counts
+        inner = inner.where(*conds.values())
     elif len(conds) > 1:
-        inner = inner.where(or_(*[and_(*(c for j, c in enumerate(conds) if j != i)) for i in range(len(conds))]))
+        inner = inner.where(or_(*[and_(*(c for j, c in conds.items() if j != k)) for k in conds]))
     m = inner.cte("m").prefix_with("MATERIALIZED")
-    branches = [select(literal(TOTAL).label("facet"), literal("").label("value"), func.count().label("n"))
-                .select_from(m).where(*_filter_conds(m.c, filters))]
-    for key, (col, _zh, _en) in FACETS.items():
-        others = _filter_conds(m.c, filters, skip=key)
-        if not terms and not others:
-            branches.append(stored(key))
-        else:
-            branches.append(select(literal(key), m.c[col], func.count()).select_from(m).where(*others)
-                            .group_by(m.c[col]))
+    computed = [k for k in FACETS if terms or _filter_conds(m.c, filters, skip=k)]
+    branches = [_stored(k, public) for k in FACETS if k not in computed]
+    if dialect == "postgresql":
+        branches.append(_grouping_sets(m, computed, list(conds)))
+    else:
+        branches.append(select(literal(TOTAL).label("facet"), literal("").label("value"), func.count().label("n"),
+                               _NO_RANK.label("rank")).select_from(m).where(*_filter_conds(m.c, filters)))
+        for key in computed:
+            col = m.c[FACETS[key][0]]
+            branches.append(select(literal(key), col, func.count(), _NO_RANK).select_from(m)
+                            .where(*_filter_conds(m.c, filters, skip=key)).group_by(col))
+    page_rows = (select(m.c.entry_id, m.c.name, m.c.rank).where(*_filter_conds(m.c, filters))
+                 .order_by(m.c.rank, m.c.name, m.c.entry_id).limit(page.size).offset(page.offset).subquery())
+    branches.append(select(literal(HIT), page_rows.c.name, page_rows.c.entry_id, cast(page_rows.c.rank, Float)))
     return union_all(*branches)
 
 
+def _grouping_sets(m, keys: list[str], filtered: list[str]):
+    """PostgreSQL: the total and the counts of ``keys`` in one pass (GROUPING SETS, hashed).
+
+    A row of ``m`` fails at most one filter (``miss``): it counts for every facet when it fails none,
+    and only for the facet it fails otherwise (each facet's counts ignore that facet's own filter).
+    """
+    cols = [m.c[FACETS[k][0]] for k in keys]
+    passed = func.count().filter(m.c.miss.is_(None)) if filtered else func.count()
+    failed = {k: func.count().filter(m.c.miss == k) for k in filtered}
+    g = (select(*cols, *[func.grouping(c).label(f"g_{k}") for k, c in zip(keys, cols, strict=True)],
+                passed.label("passed"), *[n.label(f"miss_{k}") for k, n in failed.items()])
+         .group_by(func.grouping_sets(*[tuple_(c) for c in cols], tuple_())).subquery("g"))
+    facet = case(*[(g.c[f"g_{k}"] == 0, literal(k)) for k in keys], else_=literal(TOTAL))
+    value = func.coalesce(*[g.c[FACETS[k][0]] for k in keys], literal(""))
+    n = g.c.passed + case(*[(g.c[f"g_{k}"] == 0, g.c[f"miss_{k}"]) for k in keys if k in failed], else_=0) \
+        if any(k in failed for k in keys) else g.c.passed
+    return select(facet, value, n, _NO_RANK)
+
+
+HIT = "_hit"
 HIT_COLUMNS = ("entry_id", "code", "name", "org_name", "resource_attr", "topic", "grade", "sharing_type",
                "open_type", "format", "update_cycle", "version", "published_at")
 
 
-def _hits_statement(dialect: str, terms, public: bool, filters: dict[str, list[str]], page: Page):
-    """The page of hits: relevance then name over the narrow table, then the display columns for that page only."""
-    if terms and dialect == "sqlite":  # bm25: lower is better; name tokens weigh NAME_WEIGHT
-        rank = func.bm25(_FTS_TABLE, literal_column(str(NAME_WEIGHT)), literal_column("1.0"))
-    elif terms:  # entries whose name matches every word first (reads the small inline name_tsv only)
-        rank = case((_NAME_TSV.op("@@")(_tsquery(terms)), 0), else_=1)
-    else:
-        rank = literal_column("0")
-    top = (_matched(dialect, terms, public, [_DOC.c.entry_id, _DOC.c.name, rank.label("rank")])
-           .where(*_filter_conds(_DOC.c, filters))
-           .order_by(literal_column("rank"), _DOC.c.name, _DOC.c.entry_id)
-           .limit(page.size).offset(page.offset).subquery("top"))
-    return (select(*[_DOC.c[c] for c in HIT_COLUMNS], _TEXT.c.summary)
-            .select_from(top.join(_DOC, _DOC.c.entry_id == top.c.entry_id)
-                         .outerjoin(_TEXT, _TEXT.c.entry_id == top.c.entry_id))
-            .order_by(top.c.rank, top.c.name, top.c.entry_id))
-
-
 def search(session: Session, *, actor: Actor | None, q: str = "", filters: dict[str, list[str]] | None = None,
            page: Page) -> SearchResult:
-    """Search published entries. ``actor=None`` is the public. Facet counts come from one SQL statement."""
+    """Search published entries. ``actor=None`` is the public.
+
+    Two statements: the total, the facet counts and the page's ids in one; the page's display columns.
+    """
     q = (q or "").strip()
     if len(q) > textsearch.MAX_QUERY:
         raise Invalid(f"检索词过长（最多 {textsearch.MAX_QUERY} 字）",
@@ -402,10 +452,13 @@ def search(session: Session, *, actor: Actor | None, q: str = "", filters: dict[
     dialect = _dialect(session)
     counts: dict[str, list[tuple[str, int]]] = {k: [] for k in FACETS}
     total = 0
-    for facet, value, n in session.execute(_facet_statement(dialect, terms, public, filters)):
-        if facet == "_total":
+    ids: list[tuple[float, str, int]] = []
+    for facet, value, n, rank in session.execute(_search_statement(dialect, terms, public, filters, page)):
+        if facet == TOTAL:
             total = int(n)
-        elif value not in (None, ""):
+        elif facet == HIT:
+            ids.append((float(rank or 0), value, int(n)))
+        elif value not in (None, "") and n:
             counts[facet].append((str(value), int(n)))
     for key, pairs in counts.items():
         pairs.sort(key=lambda p: (-p[1], p[0]))
@@ -413,8 +466,15 @@ def search(session: Session, *, actor: Actor | None, q: str = "", filters: dict[
         pairs.extend((v, 0) for v in filters.get(key, []) if v not in have)
     words = textsearch.all_words(terms)
     hits = []
-    if total:
-        for r in session.execute(_hits_statement(dialect, terms, public, filters, page)).mappings():
+    if ids:
+        rows = {r["entry_id"]: r for r in session.execute(
+            select(*[_DOC.c[c] for c in HIT_COLUMNS], _TEXT.c.summary)
+            .select_from(_DOC.outerjoin(_TEXT, _TEXT.c.entry_id == _DOC.c.entry_id))
+            .where(_DOC.c.entry_id.in_([i for _r, _n, i in ids]))).mappings()}
+        for _r, _n, entry_id in sorted(ids):
+            r = rows.get(entry_id)
+            if r is None:  # removed between the two statements
+                continue
             row = {**r, "summary": r["summary"] or ""}
             hits.append(SearchHit(
                 **row, name_marked=textsearch.highlight(row["name"], words),
@@ -439,11 +499,17 @@ class PublishedEntry:
     public_only: bool
 
 
+#: entry fields the public detail leaves out; and the data item fields it shows
+STAFF_ONLY_FIELDS = frozenset({"sharing_basis", "legal_basis", "filed_with_authority", "grade", "status",
+                               "collecting_org_id", "verifying_org_id"})
+PUBLIC_ITEM_FIELDS = frozenset({"seq", "name", "type", "length", "meaning", "open_type", "is_identifier"})
+
+
 def published_entry(session: Session, *, actor: Actor | None, ref: str) -> PublishedEntry:
     """The latest published version of an entry by id or code; the public sees only what is open."""
     ref = (ref or "").strip()
-    if ref.isdigit():
-        doc = session.get(SearchDoc, int(ref))
+    if ref.isascii() and ref.isdigit():
+        doc = session.get(SearchDoc, int(ref)) if len(ref) <= 9 else None
     else:
         doc = session.scalar(select(SearchDoc).where(SearchDoc.code == ref))
     public = public_only(actor)
@@ -459,7 +525,7 @@ def published_entry(session: Session, *, actor: Actor | None, ref: str) -> Publi
     entry_open = _s(snap.get("open_type"))
     visible = [i for i in items if not public or (i.get("open_type") or entry_open) != NOT_OPEN]
     if public:
-        for key in ("sharing_basis", "legal_basis", "filed_with_authority"):
-            snap.pop(key, None)
+        snap = {k: v for k, v in snap.items() if k not in STAFF_ONLY_FIELDS}
+        visible = [{k: v for k, v in i.items() if k in PUBLIC_ITEM_FIELDS} for i in visible]
     return PublishedEntry(entry_id=doc.entry_id, version=ver.version, published_at=ver.published_at,
                           fields=snap, items=visible, hidden_items=len(items) - len(visible), public_only=public)

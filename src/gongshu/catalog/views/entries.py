@@ -24,7 +24,7 @@ from gongshu.catalog.models import (
     UPDATE_CYCLES,
     CatalogEntry,
 )
-from gongshu.catalog.service import elements, grading
+from gongshu.catalog.service import elements, grading, lifecycle, rules
 from gongshu.catalog.service import entries as service
 from gongshu.config import get_settings
 from gongshu.errors import GongshuError, Invalid
@@ -121,7 +121,7 @@ def _save(request: Request, session: Session, actor: Actor, entry: CatalogEntry 
     raw = form_to_raw(form)
     if form.get("add_row"):
         return _form(request, session, actor, values=raw, entry=entry, extra_rows=BLANK_ROWS + 1)
-    data, errors = service.parse_entry(raw)
+    data, errors = rules.parse_entry(raw)
     if data is None:
         return _form(request, session, actor, values=raw, entry=entry, errors=errors, status=422)
     entry_id = entry.id if entry else None
@@ -229,7 +229,7 @@ def _detail(request: Request, session: Session, actor: Actor, entry_id: int, *, 
     own = actor.org_id == entry.org_id
     editable = entry.status in service.EDITABLE
     live = entry.version > 0 and entry.status != "withdrawn"
-    pending = service.open_review(session, entry_id=entry.id)
+    pending = lifecycle.open_review(session, entry_id=entry.id)
     work_diff = None
     if entry.version > 0 and entry.status in ("revising", "submitted", "returned"):
         work_diff = _diff_ctx(service.diff(session, actor=actor, entry_id=entry.id, from_version=entry.version))
@@ -244,7 +244,7 @@ def _detail(request: Request, session: Session, actor: Actor, entry_id: int, *, 
         **_vocab(session), "e": entry, "items": service.items_of(session, entry_id=entry.id),
         "codes": service.element_codes_of(session, entry_id=entry.id), "orgs": orgs,
         "versions": service.history(session, actor=actor, entry_id=entry.id),
-        "reviews": service.reviews_of(session, entry_id=entry.id), "pending": pending, "left": left,
+        "reviews": lifecycle.reviews_of(session, entry_id=entry.id), "pending": pending, "left": left,
         "conflicts": elements.open_conflicts_for_entry(session, entry_id=entry.id), "work_diff": work_diff,
         "error": error, "done": done,
         "can_edit": own and editable and can(actor, "catalog.entry.edit", org_id=entry.org_id),
@@ -280,17 +280,17 @@ async def _transition(request: Request, session: Session, actor: Actor, entry_id
     text = str(form.get("text", "") or "")
     try:
         if step == "submit":
-            service.submit(session, actor=actor, entry_id=entry_id, note=text)
+            lifecycle.submit(session, actor=actor, entry_id=entry_id, note=text)
         elif step == "approve":
-            service.approve(session, actor=actor, entry_id=entry_id, note=text)
+            lifecycle.approve(session, actor=actor, entry_id=entry_id, note=text)
         elif step == "return":
-            service.return_entry(session, actor=actor, entry_id=entry_id, reasons=text)
+            lifecycle.return_entry(session, actor=actor, entry_id=entry_id, reasons=text)
         elif step == "revise":
-            service.revise(session, actor=actor, entry_id=entry_id, note=text)
+            lifecycle.revise(session, actor=actor, entry_id=entry_id, note=text)
         elif step == "withdraw":
-            service.withdraw(session, actor=actor, entry_id=entry_id, reason=text)
+            lifecycle.withdraw(session, actor=actor, entry_id=entry_id, reason=text)
         elif step == "withdraw-request":
-            service.request_withdrawal(session, actor=actor, entry_id=entry_id, reason=text)
+            lifecycle.request_withdrawal(session, actor=actor, entry_id=entry_id, reason=text)
     except GongshuError as exc:
         session.rollback()
         return _detail(request, session, actor, entry_id, error=exc)
@@ -310,7 +310,7 @@ async def entry_step(entry_id: int, step: str, request: Request, actor: Actor = 
 @router.get(BASE + "/review", response_class=HTMLResponse)
 def review_queue(request: Request, done: str = "", actor: Actor = Depends(page_actor),
                  session: Session = Depends(get_db)) -> Response:
-    rows = service.review_queue(session, actor=actor)
+    rows = lifecycle.review_queue(session, actor=actor)
     cal, today = tasks_service.calendar(session), tasks_service.today()
     left: dict[int, int | None] = {}
     for _, r in rows:
@@ -334,8 +334,8 @@ def _changes(request: Request, session: Session, actor: Actor, *, error: Gongshu
         CatalogEntry.org_id == actor.org_id, CatalogEntry.version > 0, CatalogEntry.status != "withdrawn")
         .order_by(CatalogEntry.code))]
     return render(request, "catalog/entry_changes.html", {
-        "published": published, "declarations": service.declarations(session, actor=actor),
-        "kinds": service.CHANGE_KINDS, "error": error, "form": form or {}, "done": done,
+        "published": published, "declarations": lifecycle.declarations(session, actor=actor),
+        "kinds": lifecycle.CHANGE_KINDS, "error": error, "form": form or {}, "done": done,
         "entries_by_id": {e.id: e for e in published}}, status_code=error.status if error else 200)
 
 
@@ -360,7 +360,7 @@ async def changes_declare(request: Request, actor: Actor = Depends(page_actor),
     try:
         if not chosen:
             raise Invalid("请至少选择一个受影响的目录", "Choose at least one affected entry", field="entry_ids")
-        service.declare_change(session, actor=actor, kind=kind, description=description, entry_ids=chosen)
+        lifecycle.declare_change(session, actor=actor, kind=kind, description=description, entry_ids=chosen)
     except GongshuError as exc:
         session.rollback()
         return _changes(request, session, actor, error=exc, form=values)

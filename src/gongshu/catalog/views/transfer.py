@@ -8,6 +8,7 @@ from sqlalchemy.orm import Session
 
 from gongshu.auth.service import Actor, can, require
 from gongshu.catalog.service import transfer as service
+from gongshu.catalog.service import workbook
 from gongshu.errors import GongshuError
 from gongshu.web.deps import get_db, page_actor, render
 from gongshu.web.views import WORKBENCH_LINKS
@@ -39,7 +40,7 @@ def transfer_page(request: Request, actor: Actor = Depends(page_actor)) -> Respo
 def transfer_upload(request: Request, file: UploadFile = File(...), dry_run: str = Form(""),
                     actor: Actor = Depends(page_actor), session: Session = Depends(get_db)) -> Response:
     try:
-        report = service.import_workbook(session, actor=actor, data=file.file.read(service.MAX_BYTES + 1),
+        report = service.import_workbook(session, actor=actor, data=file.file.read(workbook.MAX_BYTES + 1),
                                          filename=file.filename or "",
                                          dry_run=bool(dry_run))
     except GongshuError as exc:

@@ -13,7 +13,7 @@ and the database's own full-text index over those tokens:
   (``unicode61``, which splits on blanks and punctuation only, so each segmented Chinese
   word stays one token), with prefix indexes for 1–3 characters, kept in step by triggers;
 - PostgreSQL: ``tsv`` (``to_tsvector('simple', …)``, name tokens weighted A, the rest B) with
-  a GIN index and ``name_tsv`` (for ranking) on ``catalog_search_doc``, written with the row.
+  a GIN index and ``name_words`` (for ranking) on ``catalog_search_doc``, written with the row.
 """
 
 import sqlalchemy as sa
@@ -50,16 +50,16 @@ SQLITE_DOWN = [
     "DROP TABLE IF EXISTS catalog_search_fts",
 ]
 PG_UP = [
-    # tsv: every token (name weighted A); name_tsv: the name's tokens, kept inline for cheap ranking.
+    # tsv: every token (name weighted A); name_words: the name's words, kept inline for cheap ranking.
     # They live in the narrow doc table (written with it by the service) so that matching, facets and
     # ranking read one table; the wide tsv goes out of line (TOAST) so that the heap stays narrow.
-    "ALTER TABLE catalog_search_doc ADD COLUMN tsv tsvector, ADD COLUMN name_tsv tsvector",
+    "ALTER TABLE catalog_search_doc ADD COLUMN tsv tsvector, ADD COLUMN name_words text",
     # only tsv may leave the row: every other column stays inline and uncompressed (PLAIN), or
     # each facet count and sort would fetch it back from the TOAST table
     "ALTER TABLE catalog_search_doc " + ", ".join(
         f"ALTER COLUMN {c} SET STORAGE PLAIN" for c in (
             "code", "name", "org_name", "resource_attr", "topic", "grade", "sharing_type", "open_type", "format",
-            "update_cycle", "name_tsv")),
+            "update_cycle", "name_words")),
     "ALTER TABLE catalog_search_doc SET (toast_tuple_target = 256)",
     "CREATE INDEX ix_catalog_search_doc_tsv ON catalog_search_doc USING gin (tsv)",
 ]
@@ -88,6 +88,8 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("catalog_search_doc", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_catalog_search_doc_code"), ["code"], unique=False)
+        # the landing page lists entries in name order
+        batch_op.create_index("ix_catalog_search_doc_name_entry_id", ["name", "entry_id"], unique=False)
     op.create_table(
         "catalog_search_text",
         sa.Column("entry_id", sa.Integer(), autoincrement=False, nullable=False),
@@ -117,5 +119,6 @@ def downgrade() -> None:
     op.drop_table("catalog_search_count")
     op.drop_table("catalog_search_text")
     with op.batch_alter_table("catalog_search_doc", schema=None) as batch_op:
+        batch_op.drop_index("ix_catalog_search_doc_name_entry_id")
         batch_op.drop_index(batch_op.f("ix_catalog_search_doc_code"))
     op.drop_table("catalog_search_doc")
