@@ -23,6 +23,7 @@ from gongshu.config import get_settings
 from gongshu.db import check_migrated, get_engine
 from gongshu.errors import GongshuError
 from gongshu.jobs.service import InProcessRunner
+from gongshu.kit import textsearch
 from gongshu.kit.context import new_request_id
 from gongshu.tasks import api as tasks_api
 from gongshu.tasks import views as tasks_views
@@ -107,6 +108,7 @@ def create_app(*, check_db: bool = True, run_jobs: bool | None = None) -> FastAP
     async def lifespan(_app: FastAPI):
         if check_db:
             check_migrated(get_engine())
+            textsearch.warm()  # load jieba's dictionary now, not on the first search
         if runner:
             runner.start()
         yield

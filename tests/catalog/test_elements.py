@@ -227,6 +227,8 @@ def test_element_and_conflict_pages_and_api_R_CAT_6(db, f, client, city):
     assert r.status_code == 409 and "已存在" in r.text
     page = client.get("/workbench/conflicts")
     assert page.status_code == 200 and "维持原数源部门" in page.text
+    claimant = db.get(CatalogEntry, conflict.claimant_entry_id)
+    assert f"{claimant.name}（{claimant.code}）" in page.text  # the claimant entry is named, not just numbered
     r = client.post(f"/workbench/conflicts/{conflict.id}/resolve", data={"decision": "keep", "note": "",
                                                                          "csrf_token": csrf})
     assert r.status_code == 422

@@ -389,3 +389,12 @@ def set_source(session: Session, *, actor: Actor, element_id: int, source_org_id
                      basis=source_basis.strip() if (source_basis or "").strip() else None,
                      note=(note or "").strip() or "数据主管部门指定数源部门")
     return el
+
+
+def entry_labels(session: Session, *, entry_ids: list[int]) -> dict[int, str]:
+    """'名称（代码）' of the entries named in conflicts, for listings."""
+    if not entry_ids:
+        return {}
+    rows = session.execute(select(CatalogEntry.id, CatalogEntry.name, CatalogEntry.code)
+                           .where(CatalogEntry.id.in_(set(entry_ids))))
+    return {i: f"{name}（{code}）" for i, name, code in rows}

@@ -137,6 +137,7 @@ def _conflicts(request: Request, session: Session, actor: Actor, *, status: str 
         "kinds": {c.id: service.conflict_kind(c) for c in rows}, "can_resolve": can(actor, "catalog.conflict.resolve"),
         "CONFLICT_STATUS_ZH": service.CONFLICT_STATUS_ZH, "DECISIONS": service.DECISIONS, "error": error,
         "failed_id": failed_id, "done": done,
+        "entry_labels": service.entry_labels(session, entry_ids=[c.claimant_entry_id for c in rows]),
     }, status_code=error.status if error else 200)
 
 
