@@ -16,12 +16,11 @@ import tempfile
 import time
 from datetime import datetime, timedelta
 
-from sqlalchemy import column, create_engine, insert, table, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import column, insert, table, text
 from sqlalchemy.orm import Session
 
 from gongshu.audit import service as audit
-from gongshu.db import make_engine, upgrade
+from gongshu.db import make_engine, reset_postgres_database, upgrade
 
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/gongshu_bench_audit"
 COLS = ("seq", "at", "actor_id", "actor_name", "org_id", "action", "subject_type", "subject_id", "before_digest",
@@ -77,12 +76,7 @@ def fill(engine, n: int) -> tuple[float, str, int]:
 
 
 def fresh_pg(url: str):
-    u = make_url(url)
-    admin = create_engine(u.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{u.database}"'))
-        conn.execute(text(f'CREATE DATABASE "{u.database}"'))
-    admin.dispose()
+    reset_postgres_database(url)
     return make_engine(url)
 
 

@@ -24,8 +24,7 @@ from datetime import date
 from pathlib import Path
 
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine, func, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import func, select
 from stdnum.cn import uscc as uscc_mod
 
 from gongshu import db as gdb
@@ -73,17 +72,7 @@ def rows(n_entries: int, n_items: int, provider: str, provider_code: str) -> lis
 def fresh_engine(kind: str, pg_url: str, tmp: Path):
     if kind == "sqlite":
         return gdb.make_engine(f"sqlite:///{tmp / 'bench_import.db'}")
-    u = make_url(pg_url)
-    admin = create_engine(u.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        if not conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :d"), {"d": u.database}).scalar():
-            conn.execute(text(f'CREATE DATABASE "{u.database}"'))
-    admin.dispose()
-    eng = create_engine(u)
-    with eng.begin() as conn:
-        conn.execute(text("DROP SCHEMA public CASCADE"))
-        conn.execute(text("CREATE SCHEMA public"))
-    eng.dispose()
+    gdb.reset_postgres_database(pg_url)
     return gdb.make_engine(pg_url)
 
 

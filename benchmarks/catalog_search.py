@@ -32,13 +32,12 @@ import time
 from datetime import UTC, datetime, timedelta
 from functools import cache
 
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from gongshu.auth.service import Actor
 from gongshu.catalog.service import search as service
-from gongshu.db import make_engine, upgrade
+from gongshu.db import make_engine, reset_postgres_database, upgrade
 from gongshu.kit import textsearch
 from gongshu.kit.pagination import Page
 
@@ -330,17 +329,8 @@ def recall(engine, raw: list[dict]) -> dict:
 
 
 def fresh_pg(url: str):
-    u = make_url(url)
-    admin = create_engine(u.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        if not conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :d"), {"d": u.database}).scalar():
-            conn.execute(text(f'CREATE DATABASE "{u.database}"'))
-    admin.dispose()
-    engine = make_engine(url)
-    with engine.begin() as conn:
-        conn.execute(text("DROP SCHEMA public CASCADE"))
-        conn.execute(text("CREATE SCHEMA public"))
-    return engine
+    reset_postgres_database(url)
+    return make_engine(url)
 
 
 def main() -> None:

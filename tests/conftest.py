@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -23,30 +22,12 @@ from tests.factories import Factory
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
-def _prepare_postgres(url: str) -> None:
-    """Create the test database if missing and empty it, so migrations run from scratch."""
-    u = make_url(url)
-    admin = create_engine(u.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            exists = conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :d"), {"d": u.database}).scalar()
-            if not exists:
-                conn.execute(text(f'CREATE DATABASE "{u.database}"'))
-    finally:
-        admin.dispose()
-    eng = create_engine(u)
-    with eng.begin() as conn:
-        conn.execute(text("DROP SCHEMA public CASCADE"))
-        conn.execute(text("CREATE SCHEMA public"))
-    eng.dispose()
-
-
 @pytest.fixture(scope="session")
 def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
     url = os.environ.get("GONGSHU_TEST_DATABASE_URL", "")
     if url:
         try:
-            _prepare_postgres(url)
+            gdb.reset_postgres_database(url)
         except Exception as exc:  # unreachable PostgreSQL: fail under CI, explain elsewhere
             pytest.exit(f"PostgreSQL at {make_url(url).render_as_string(hide_password=True)} is unreachable: {exc}",
                         returncode=3)

@@ -49,8 +49,8 @@ _FIELD_ZH = {
 
 def _wants_json(request: Request) -> bool:
     path = request.url.path
-    return path.startswith("/api/") or "application/json" in request.headers.get("accept", "") and \
-        "text/html" not in request.headers.get("accept", "")
+    accept = request.headers.get("accept", "")
+    return path.startswith("/api/") or ("application/json" in accept and "text/html" not in accept)
 
 
 def _error_response(request: Request, status: int, body: dict) -> Response:

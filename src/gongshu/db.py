@@ -14,7 +14,8 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
-from sqlalchemy import DateTime, Engine, MetaData, create_engine, event, inspect
+from sqlalchemy import DateTime, Engine, MetaData, create_engine, event, inspect, text
+from sqlalchemy.engine import make_url
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -150,6 +151,28 @@ def current_revisions(engine: Engine) -> set[str]:
         if not inspect(conn).has_table("alembic_version"):
             return set()
         return {r[0] for r in conn.exec_driver_sql("SELECT version_num FROM alembic_version")}
+
+
+def reset_postgres_database(url: str) -> None:
+    """Create the PostgreSQL database of ``url`` if missing and empty its public schema.
+
+    For the test suite and the benchmarks, which build every table by running the migrations.
+    """
+    u = make_url(url)
+    admin = create_engine(u.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            if not conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :d"), {"d": u.database}).scalar():
+                conn.execute(text(f'CREATE DATABASE "{u.database}"'))
+    finally:
+        admin.dispose()
+    eng = create_engine(u)
+    try:
+        with eng.begin() as conn:
+            conn.execute(text("DROP SCHEMA public CASCADE"))
+            conn.execute(text("CREATE SCHEMA public"))
+    finally:
+        eng.dispose()
 
 
 def check_migrated(engine: Engine) -> None:

@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from cryptography.hazmat.primitives import hashes
-from sqlalchemy import Select, String, cast, func, insert, select, text, update
+from sqlalchemy import Select, String, cast, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from gongshu.audit.models import AuditEvent, AuditHead
@@ -262,9 +262,3 @@ def search(session: Session, *, page: Page, **filters: Any) -> tuple[list[AuditE
     total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
     rows = session.scalars(stmt.order_by(AuditEvent.seq.desc()).offset(page.offset).limit(page.size)).all()
     return list(rows), total
-
-
-def ensure_head(session: Session) -> None:
-    """Create the head row (migrations do it; kept for databases built from metadata)."""
-    if session.get(AuditHead, 1) is None:
-        session.execute(text("INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, :h)"), {"h": GENESIS})

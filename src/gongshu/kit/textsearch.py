@@ -190,26 +190,25 @@ def all_words(terms: list[QueryTerm]) -> list[str]:
     return list(out)
 
 
-def fts5_query(terms: list[QueryTerm]) -> str:
-    """An FTS5 MATCH expression: ``("户籍"* OR ("a"* AND "b"*)) AND "hj"*``. Terms are alphanumeric only."""
+def _prefix_query(terms: list[QueryTerm], prefix: str, and_: str, or_: str) -> str:
+    """Every query term as a prefix match; a term that jieba split further may also match all its pieces."""
     parts = []
     for t in terms:
-        one = f'"{t.word}"*'
+        one = prefix.format(t.word)
         if t.pieces:
-            one = "(" + one + " OR (" + " AND ".join(f'"{p}"*' for p in t.pieces) + "))"
+            one = "(" + one + or_ + "(" + and_.join(prefix.format(p) for p in t.pieces) + "))"
         parts.append(one)
-    return " AND ".join(parts)
+    return and_.join(parts)
+
+
+def fts5_query(terms: list[QueryTerm]) -> str:
+    """An FTS5 MATCH expression: ``("户籍"* OR ("a"* AND "b"*)) AND "hj"*``. Terms are alphanumeric only."""
+    return _prefix_query(terms, '"{}"*', " AND ", " OR ")
 
 
 def tsquery(terms: list[QueryTerm]) -> str:
     """A PostgreSQL to_tsquery('simple', …) expression: ``('户籍':* | ('a':* & 'b':*)) & 'hj':*``."""
-    parts = []
-    for t in terms:
-        one = f"'{t.word}':*"
-        if t.pieces:
-            one = "(" + one + " | (" + " & ".join(f"'{p}':*" for p in t.pieces) + "))"
-        parts.append(one)
-    return " & ".join(parts)
+    return _prefix_query(terms, "'{}':*", " & ", " | ")
 
 
 def _mark_all(mask: list[bool], hay: str, needle: str, *, word_start: bool = False) -> None:

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from gongshu.audit import service as audit_service
 from gongshu.auth.service import SYSTEM, Actor, require
 from gongshu.db import utcnow
-from gongshu.errors import Invalid, NotFound
+from gongshu.errors import CalendarUnknown, Invalid, NotFound
 from gongshu.jobs.service import periodic
 from gongshu.kit.workdays import WorkCalendar, packaged_years
 from gongshu.tasks.models import CalendarOverride, CalendarYear, Supervision, Task
@@ -84,7 +84,7 @@ def remaining_workdays(session: Session, tasks: list[Task], *, on: date | None =
     for t in tasks:
         try:
             out[t.id] = cal.workdays_between(on, t.due_date)
-        except Exception:  # a due date in an unknown year: show no countdown rather than guess
+        except CalendarUnknown:  # a due date in an unknown year: show no countdown rather than guess
             out[t.id] = None
     return out
 
