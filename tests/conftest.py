@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from gongshu import db as gdb
 from gongshu.app import create_app
+from gongshu.store import registry
 from tests.factories import Factory
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
@@ -91,3 +93,24 @@ def chromium_path() -> str | None:
         if Path(p).exists():
             return p
     return shutil.which("chromium")
+
+
+@pytest.fixture(autouse=True)
+def resource_store(engine: Engine, tmp_path: Path) -> Iterator[None]:
+    """Each test gets its own resource store (opened only if used) and files root: a SQLite file,
+    or a fresh PostgreSQL schema next to the metadata tables."""
+    schema = f"rd_t{uuid.uuid4().hex[:10]}"
+    if is_postgres(engine):
+        registry.configure(engine.url.render_as_string(hide_password=False), schema=schema)
+    else:
+        registry.configure(f"sqlite:///{tmp_path / 'resources.db'}")
+    registry.set_files_root(tmp_path / "ingest")
+    try:
+        yield
+    finally:
+        store = registry.opened()
+        if store is not None and store.dialect == "postgresql":
+            with store.engine.begin() as conn:
+                conn.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        registry.configure(None)
+        registry.set_files_root(None)

@@ -55,6 +55,7 @@ def worker(once: bool) -> None:
     except NotMigrated as exc:
         click.echo(f"{exc.message}\n{exc.message_en}", err=True)
         sys.exit(1)
+    jobs_service.run_on_start()
     while True:
         jobs_service.run_periodic()
         n = jobs_service.drain()

@@ -25,11 +25,27 @@ class Settings(BaseSettings):
     session_hours: int = 12
     #: cookies marked Secure (set true behind HTTPS)
     secure_cookies: bool = False
+    #: where aggregated resource data lives (typed tables per version); empty means a separate
+    #: SQLite file data_dir/resources.db for the embedded default, or the main PostgreSQL database
+    #: (schema ``resdata``) when database_url is PostgreSQL
+    resource_database_url: str = ""
+    #: largest file a department may upload for aggregation, in MB
+    ingest_max_upload_mb: int = 20480
+    #: rows per batch on the ingest path (read, validate, write)
+    ingest_batch_rows: int = 100_000
 
     def resolved_database_url(self) -> str:
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'gongshu.db').resolve()}"
+
+    def resolved_resource_url(self) -> str:
+        if self.resource_database_url:
+            return self.resource_database_url
+        main = self.resolved_database_url()
+        if main.startswith("postgresql"):
+            return main
+        return f"sqlite:///{(self.data_dir / 'resources.db').resolve()}"
 
 
 @lru_cache

@@ -6,10 +6,13 @@ from gongshu.audit import models as audit_models
 from gongshu.auth import models as auth_models
 from gongshu.catalog import models as catalog_models
 from gongshu.catalog import search_models as catalog_search_models
+from gongshu.ingest import models as ingest_models
 from gongshu.jobs import models as jobs_models
+from gongshu.library import models as library_models
 from gongshu.tasks import models as tasks_models
 
-MODULES = [auth_models, audit_models, jobs_models, tasks_models, catalog_models, catalog_search_models]
+MODULES = [auth_models, audit_models, jobs_models, tasks_models, catalog_models, catalog_search_models,
+           ingest_models, library_models]
 
 
 def load_all() -> list:

@@ -3,8 +3,9 @@
 Data items are written compactly, space-separated:
 
 - ``@公民身份号码`` — an item bound to that data element (type, length, flags from the element);
+  ``@宗地代码:k`` — the same with extra flags (here: record key);
 - ``迁入日期:D:8`` — a plain item ``name:type[:length[:flags]]``; flags ``p`` personal, ``i`` identifier,
-  ``k`` record key.
+  ``k`` record key. Identifiers are keys too. :func:`parse_items` reads this syntax.
 
 ``state`` is where the entry ends up: published (default), submitted, overdue (submitted and
 past its review deadline), draft, returned, withdrawn (published, then withdrawn). A published
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from gongshu.demo.city import MEASURES
+from gongshu.demo.city import ELEMENT_BY_NAME, MEASURES
 
 #: 基础 (1), 主题 (2), 部门 (3); the two-digit 项 of each topic (national guide 2017)
 ATTR_DIGIT = {"基础": "1", "主题": "2", "部门": "3"}
@@ -61,6 +62,37 @@ class EntrySpec:
     claims: tuple[str, ...] = field(default=())
 
 
+@dataclass(frozen=True)
+class ItemSpec:
+    """One data item of an entry as written in :attr:`EntrySpec.items`."""
+
+    name: str
+    type: str
+    length: int | None
+    personal: bool
+    identifier: bool
+    key: bool
+    element: str | None = None  # the data element's name for ``@`` items
+
+
+def parse_items(spec: str) -> list[ItemSpec]:
+    """Parse the compact item syntax: ``@element[:flags]`` and ``name:type[:length[:flags]]``."""
+    out = []
+    for token in spec.split():
+        if token.startswith("@"):
+            name, _, flags = token[1:].partition(":")
+            el = ELEMENT_BY_NAME[name]
+            out.append(ItemSpec(el.name, el.type, el.length, el.personal or "p" in flags,
+                                el.identifier or "i" in flags, el.identifier or "k" in flags or "i" in flags,
+                                element=el.name))
+            continue
+        name, type_, *rest = token.split(":")
+        length = int(rest.pop(0)) if rest and rest[0].isdigit() else None
+        flags = rest[0] if rest else ""
+        out.append(ItemSpec(name, type_, length, "p" in flags, "i" in flags, "k" in flags or "i" in flags))
+    return out
+
+
 def personal(**kw) -> dict:
     """Conditional sharing of personal information, closed to the public."""
     return {"sharing": "有条件共享", "condition": COND_PERSONAL, "basis": BASIS_PERSONAL, "open": "不予开放", **kw}
@@ -75,7 +107,7 @@ E = EntrySpec
 ENTRIES: tuple[EntrySpec, ...] = (
     # 公安局 -------------------------------------------------------------------------------------
     E("gaj", "户籍人口基本信息", "基础", "人口", "全市常住户籍人口的身份与户籍登记信息，是人口基础库的权威来源。",
-      "@公民身份号码 @姓名 @性别 @出生日期 @民族 @户籍地址 @户号 户口类别:C:2:p 登记日期:D:8",
+      "@公民身份号码:k @姓名 @性别 @出生日期 @民族 @户籍地址 @户号 户口类别:C:2:p 登记日期:D:8",
       cycle="实时", legal="《中华人民共和国户口登记条例》", business="户籍管理", system="人口信息管理系统",
       **personal()),
     E("gaj", "流动人口居住登记信息", "基础", "人口", "来本市居住的流动人口居住登记、变更登记及居住证办理信息。",
@@ -182,7 +214,7 @@ ENTRIES: tuple[EntrySpec, ...] = (
       legal="《失业保险条例》", business="就业服务", system="公共就业服务信息系统", **personal(),
       state="returned", reason="缺少“失业登记注销日期”；共享条件请写明可申请的部门范围。"),
     E("rsj", "职业资格证书信息", "基础", "电子证照", "职业资格证书和职业技能等级证书信息。",
-      "@职业资格证书编号 @公民身份号码 @姓名 职业名称:C:100 等级:C:10 发证日期:D:8",
+      "@职业资格证书编号:k @公民身份号码 @姓名 职业名称:C:100 等级:C:10 发证日期:D:8",
       legal="《中华人民共和国职业教育法》", business="职业能力建设", system="职业技能鉴定系统",
       sharing="无条件共享", open="有条件开放", open_condition="凭证书编号和姓名在线核验，不批量开放"),
     E("rsj", "养老保险待遇发放信息", "主题", "社会保障", "基本养老保险待遇核定与发放信息。",
@@ -211,7 +243,7 @@ ENTRIES: tuple[EntrySpec, ...] = (
       sharing="有条件共享", condition=COND_BUSINESS, basis=BASIS_BUSINESS, state="draft"),
     # 市场监督管理局 ---------------------------------------------------------------------------------
     E("scjgj", "企业登记基本信息", "基础", "法人", "本市登记企业的基本信息，是法人基础库的权威来源。",
-      "@统一社会信用代码 @企业名称 @法定代表人 @注册资本 @成立日期 @登记状态 住所:C:200 经营范围:M",
+      "@统一社会信用代码:k @企业名称 @法定代表人 @注册资本 @成立日期 @登记状态 住所:C:200 经营范围:M",
       cycle="实时", legal="《中华人民共和国市场主体登记管理条例》", business="市场主体登记",
       system="市场主体登记注册系统", **public(),
       revision=("新增“登记机关”信息项", {"add": "登记机关:C:100"})),
@@ -265,7 +297,7 @@ ENTRIES: tuple[EntrySpec, ...] = (
       legal="《不动产登记暂行条例》", business="不动产登记", system="不动产登记信息管理平台", cycle="实时",
       **personal()),
     E("zrzyj", "宗地信息", "基础", "自然资源和空间地理", "宗地的权属、用途、面积及界址信息。",
-      "@宗地代码 @国土空间用途 宗地面积:B:12 界址点坐标:M 土地权利类型:C:10",
+      "@宗地代码:k @国土空间用途 宗地面积:B:12 界址点坐标:M 土地权利类型:C:10 空间范围:M",
       legal="《中华人民共和国土地管理法》", business="地籍管理", system="地籍数据库", cycle="每月",
       sharing="有条件共享", condition="仅限规划、建设、税务、公安等部门履职使用；界址点坐标按测绘成果保密规定提供",
       basis="《中华人民共和国测绘法》；" + BASIS_BUSINESS),
@@ -313,7 +345,7 @@ ENTRIES: tuple[EntrySpec, ...] = (
       open_condition="仅开放营运证号和有效状态查询", state="draft"),
     # 残疾人联合会 ----------------------------------------------------------------------------------
     E("cl", "残疾人证信息", "基础", "人口", "第二代残疾人证核发与残疾类别、等级信息。",
-      "@残疾人证号 @公民身份号码 @姓名 @残疾类别 残疾等级:C:1:p 发证日期:D:8",
+      "@残疾人证号:k @公民身份号码 @姓名 @残疾类别 残疾等级:C:1:p 发证日期:D:8",
       legal="《中华人民共和国残疾人保障法》", business="残疾人证管理", system="全国残疾人人口基础数据库",
       cycle="每月", **personal()),
     E("cl", "残疾人两项补贴发放信息", "主题", "社会保障", "困难残疾人生活补贴和重度残疾人护理补贴发放信息。",

@@ -25,7 +25,7 @@ from gongshu.auth.models import Org, User
 from gongshu.auth.service import SYSTEM, Actor
 from gongshu.catalog.schemas import DataItemIn, EntryIn
 from gongshu.catalog.service import elements, entries, grading, inventories, lifecycle, projects
-from gongshu.demo.catalogue import ATTR_DIGIT, ENTRIES, TOPIC_CODES, EntrySpec
+from gongshu.demo.catalogue import ATTR_DIGIT, ENTRIES, TOPIC_CODES, EntrySpec, parse_items
 from gongshu.demo.city import (
     DEFAULT_SEED,
     DEMO_PASSWORD,
@@ -73,18 +73,15 @@ class DemoCity:
 
 def _items(spec: str, org_key: str, claims: tuple[str, ...]) -> list[DataItemIn]:
     out = []
-    for token in spec.split():
-        if token.startswith("@"):
-            el = ELEMENT_BY_NAME[token[1:]]
+    for it in parse_items(spec):
+        if it.element:
+            el = ELEMENT_BY_NAME[it.element]
             out.append(DataItemIn(name=el.name, type=el.type, length=el.length, meaning=el.definition,
-                                  is_identifier=el.identifier, is_key=el.identifier, is_personal=el.personal,
+                                  is_identifier=it.identifier, is_key=it.key, is_personal=it.personal,
                                   element_code=el.code, claims_source=el.source == org_key or el.name in claims))
             continue
-        name, type_, *rest = token.split(":")
-        length = int(rest.pop(0)) if rest and rest[0].isdigit() else None
-        flags = rest[0] if rest else ""
-        out.append(DataItemIn(name=name, type=type_, length=length, is_personal="p" in flags,
-                              is_identifier="i" in flags, is_key="k" in flags or "i" in flags))
+        out.append(DataItemIn(name=it.name, type=it.type, length=it.length, is_personal=it.personal,
+                              is_identifier=it.identifier, is_key=it.key))
     return out
 
 

@@ -35,6 +35,22 @@ class Periodic:
 
 
 PERIODIC: dict[str, Periodic] = {}
+#: run once where jobs are processed, before the first job (crash recovery of domains)
+ON_START: list[Callable[[], Any]] = []
+
+
+def on_start(fn: Callable[[], Any]) -> Callable[[], Any]:
+    """Declare a function the worker runs at start, e.g. to clean up after a crash."""
+    ON_START.append(fn)
+    return fn
+
+
+def run_on_start() -> None:
+    for fn in ON_START:
+        try:
+            fn()
+        except Exception:
+            log.exception("start-up hook %s failed", getattr(fn, "__name__", fn))
 
 
 def handler(kind: str) -> Callable[[Handler], Handler]:
@@ -151,6 +167,7 @@ class InProcessRunner:
             self._thread.join(timeout=10)
 
     def _loop(self) -> None:
+        run_on_start()
         while not self._stop.is_set():
             try:
                 run_periodic()

@@ -1,0 +1,1 @@
+"""Ingest services: streaming readers, vectorised validation, code tables."""

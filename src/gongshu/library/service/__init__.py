@@ -1,0 +1,1 @@
+"""Library services: ``build`` assembles a library from the serving versions; ``records`` reads it."""

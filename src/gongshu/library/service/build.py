@@ -1,0 +1,147 @@
+"""Assemble the person library (keyed by citizen ID number) and the legal-entity library (keyed by
+USCC) from the serving versions of every entry that holds one row per subject (R-AGG-4).
+
+Each attribute is a data element (数据元). Where several entries carry it, the value of the
+element's legal source department wins (一数一源); otherwise the newest version's. Every attribute
+keeps its provenance (entry and version), and every subject on which two sources disagree is
+recorded as a conflict for governance to route. The work is one DuckDB query over the Parquet
+snapshots, written to a new store table; the build row records the versions it used (lineage).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import duckdb
+import pyarrow.parquet as pq
+from sqlalchemy import insert, update
+from sqlalchemy.orm import Session
+
+from gongshu.audit import service as audit
+from gongshu.auth.actions import declare
+from gongshu.auth.service import Actor, require
+from gongshu.catalog.service import elements as catalog_elements
+from gongshu.catalog.service import entries as catalog_entries
+from gongshu.errors import Invalid
+from gongshu.ingest.service import spec as ingest_spec
+from gongshu.ingest.service import versions as ingest_versions
+from gongshu.ingest.service.files import snapshot_path
+from gongshu.library.models import KINDS, LibraryBuild, LibraryConflict
+from gongshu.store import registry
+from gongshu.store.service import Column
+
+declare("library.build", "重建基础库（人口库、法人库）", "Rebuild the base libraries", {"authority_admin"})
+
+KEY_CHECK = {"person": "ric", "entity": "uscc"}
+GRADE_ORDER = ("一般1", "一般2", "一般3", "一般4", "重要", "核心")
+#: conflicts kept per build (the count is exact; the rows beyond this are summarised)
+MAX_CONFLICTS = 200_000
+
+
+def _sources(session: Session, kind: str) -> tuple[list[dict], dict[str, dict]]:
+    """Entries whose key is the subject's identifier, with the element each column carries."""
+    sources, attrs = [], {}
+    for v in ingest_versions.serving_versions(session):
+        cols = ingest_spec.columns_from_json(v.columns)
+        keys = [c for c in cols if c.key]
+        if len(keys) != 1 or ingest_spec.check_for(keys[0].label) != KEY_CHECK[kind]:
+            continue  # not one row per subject
+        snap = catalog_entries.published_snapshot(session, entry_id=v.entry_id, version=v.catalog_version)
+        items = {it["name"]: it for it in snap["items"]}
+        mapping = {}
+        for c in cols:
+            it = items.get(c.label)
+            if c.key or it is None or not it.get("element_id"):
+                continue
+            element = catalog_elements.get_element(session, element_id=it["element_id"])
+            mapping[element.name] = c.name
+            a = attrs.setdefault(element.name, {"name": element.name, "source_org_id": element.source_org_id,
+                                                "grade": it.get("grade") or "一般1", "personal": element.is_personal,
+                                                "identifier": element.is_identifier})
+            if GRADE_ORDER.index(it.get("grade") or "一般1") > GRADE_ORDER.index(a["grade"]):
+                a["grade"] = it["grade"]
+        if mapping:
+            sources.append({"entry_id": v.entry_id, "entry_name": snap["name"], "org_id": snap["org_id"],
+                            "version_id": v.id, "number": v.number, "key": keys[0].name, "attributes": mapping,
+                            "path": str(snapshot_path(v))})
+    for i, a in enumerate(sorted(attrs.values(), key=lambda a: a["name"]), start=1):
+        a["column"] = f"a{i}"
+    return sources, attrs
+
+
+def _lit(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _candidates(sources: list[dict], attrs: dict[str, dict]) -> str:
+    parts = []
+    for rank, s in enumerate(sources):
+        for name, col in s["attributes"].items():
+            auth = 1 if attrs[name]["source_org_id"] == s["org_id"] else 0
+            parts.append(f"SELECT CAST(\"{s['key']}\" AS VARCHAR) AS k, "  # noqa: S608 - our column names, escaped path literals
+                         f"{_lit(name)} AS attr, CAST({col} AS VARCHAR) AS v, {s['entry_id']} AS e, "
+                         f"{auth} AS auth, {s['version_id']} AS ver, {rank} AS r "
+                         f"FROM read_parquet({_lit(s['path'])}) WHERE {col} IS NOT NULL")
+    return " UNION ALL ".join(parts)
+
+
+def build(session: Session, *, actor: Actor, kind: str, work: Path | None = None) -> LibraryBuild:
+    """Materialise a library now; the previous build stays until this one is recorded."""
+    require(actor, "library.build")
+    if kind not in KINDS:
+        raise Invalid(f"未知的基础库：{kind}", f"Unknown library: {kind}", field="kind")
+    started = time.perf_counter()
+    sources, attrs = _sources(session, kind)
+    if not sources:
+        raise Invalid(f"还没有可用于{KINDS[kind][0]}的已归集数据", f"No aggregated data feeds the {KINDS[kind][1]} yet")
+    work = work or (registry.files_root() / "libraries")
+    work.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%d%H%M%S") + f"{int(time.time() * 1000) % 1000:03d}"
+    out = work / f"{kind}-{stamp}.parquet"
+    conflicts_out = work / f"{kind}-{stamp}-conflicts.parquet"
+    cand = _candidates(sources, attrs)
+    con = duckdb.connect()
+    con.execute("SET threads=2")
+    con.execute(f"CREATE TEMP TABLE cand AS SELECT k, attr, v, e, auth, ver, r FROM ({cand})")  # noqa: S608 - our column names, escaped path literals
+    # the winner per subject and attribute: the legal source first, then the newest version
+    con.execute("CREATE TEMP TABLE chosen AS SELECT k, attr, arg_max(v, auth * 1000000000 + ver) AS v, "
+                "arg_max(e, auth * 1000000000 + ver) AS e FROM cand GROUP BY k, attr")
+    select_cols = ", ".join(
+        f"max(v) FILTER (WHERE attr = {_lit(a['name'])}) AS {a['column']}, "
+        f"max(e) FILTER (WHERE attr = {_lit(a['name'])}) AS s{a['column'][1:]}" for a in attrs.values())
+    con.execute(f"COPY (SELECT k, {select_cols} FROM chosen GROUP BY k ORDER BY k) TO {_lit(str(out))} "  # noqa: S608 - our column names, escaped path literals
+                "(FORMAT parquet, COMPRESSION zstd)")
+    con.execute(f"COPY (SELECT c.k, c.attr, ch.v AS chosen_value, ch.e AS chosen_entry, c.v AS other_value, "  # noqa: S608 - our column names, escaped path literals
+                f"c.e AS other_entry FROM cand c JOIN chosen ch ON ch.k = c.k AND ch.attr = c.attr "
+                f"WHERE c.v <> ch.v ORDER BY c.k, c.attr LIMIT {MAX_CONFLICTS}) TO {_lit(str(conflicts_out))} "
+                "(FORMAT parquet)")
+    n_conflicts = con.execute("SELECT count(*) FROM cand c JOIN chosen ch ON ch.k = c.k AND ch.attr = c.attr "
+                              "WHERE c.v <> ch.v").fetchone()[0]
+    con.close()
+    columns = [Column("k", "主体标识", "C", 18, key=True)]
+    for a in attrs.values():
+        columns += [Column(a["column"], a["name"], "C"), Column("s" + a["column"][1:], f"{a['name']}·来源", "I")]
+    table = f"lib_{kind}_{stamp}"
+    store = registry.get_store()
+    store.write_batches(table, columns, pq.ParquetFile(out).iter_batches(batch_size=50_000), create=True)
+    store.finish_table(table, columns)
+    subjects = pq.ParquetFile(out).metadata.num_rows
+    session.execute(update(LibraryBuild).where(LibraryBuild.kind == kind, LibraryBuild.status == "current")
+                    .values(status="old"))
+    lib = LibraryBuild(kind=kind, table_name=table, subjects=subjects, conflicts=n_conflicts,
+                       sources=[{k: v for k, v in s.items() if k != "path"} for s in sources],
+                       attributes=list(attrs.values()), seconds=round(time.perf_counter() - started, 3))
+    session.add(lib)
+    session.flush()
+    rows = pq.read_table(conflicts_out).to_pylist()
+    for start in range(0, len(rows), 10_000):
+        session.execute(insert(LibraryConflict), [
+            {"build_id": lib.id, "subject": r["k"], "attribute": r["attr"], "chosen_value": r["chosen_value"] or "",
+             "chosen_entry_id": r["chosen_entry"], "other_value": r["other_value"] or "",
+             "other_entry_id": r["other_entry"]} for r in rows[start:start + 10_000]])
+    conflicts_out.unlink(missing_ok=True)
+    audit.record(session, actor=actor, action="library.build", subject_type="library_build", subject_id=lib.id,
+                 after={"kind": kind, "subjects": subjects, "conflicts": n_conflicts,
+                        "versions": [s["version_id"] for s in sources]})
+    return lib
