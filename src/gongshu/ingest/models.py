@@ -17,6 +17,7 @@ from sqlalchemy import (
     Float,
     ForeignKey,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -146,5 +147,30 @@ class Upload(Base):
     sm3: Mapped[str] = mapped_column(String(64), default="")  # declared by the client, checked at the end
     status: Mapped[str] = mapped_column(String(12), default="open")  # open / complete / abandoned
     load_id: Mapped[int | None] = mapped_column(ForeignKey("ingest_load.id"), nullable=True)
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class PullSource(Base):
+    """A scheduled pull from a department database (前置库): a table or query, full or incremental by
+    a watermark column. The SQLAlchemy URL (with its password) is stored SM4-encrypted."""
+
+    __tablename__ = "ingest_pull_source"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    entry_id: Mapped[int] = mapped_column(ForeignKey("catalog_entry.id", ondelete="CASCADE"), index=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("org.id"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    url_encrypted: Mapped[bytes] = mapped_column(LargeBinary)  # SM4-GCM: nonce ‖ ciphertext ‖ tag
+    url_display: Mapped[str] = mapped_column(String(300))  # the URL with the password hidden
+    table_name: Mapped[str] = mapped_column(String(200), default="")  # either a table …
+    query: Mapped[str] = mapped_column(Text, default="")  # … or a SELECT
+    mode: Mapped[str] = mapped_column(String(12), default="full")  # full / incremental
+    watermark_column: Mapped[str] = mapped_column(String(100), default="")
+    last_watermark: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    every_minutes: Mapped[int] = mapped_column(Integer, default=1440)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    last_run_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    last_load_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    last_error: Mapped[str] = mapped_column(Text, default="")
     created_by: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

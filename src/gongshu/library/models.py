@@ -43,3 +43,36 @@ class LibraryConflict(Base):
     other_value: Mapped[str] = mapped_column(Text, default="")
     other_entry_id: Mapped[int] = mapped_column(Integer)
     status: Mapped[str] = mapped_column(String(10), default="open")  # open / routed / resolved (governance)
+
+
+class Theme(Base):
+    """A thematic library (主题库) the authority defines as a composition of entries and items, e.g.
+    社会救助 = 低保 + 残疾人 + 户籍, joined on a subject key."""
+
+    __tablename__ = "library_theme"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(40), unique=True)
+    name: Mapped[str] = mapped_column(String(100))
+    description: Mapped[str] = mapped_column(Text, default="")
+    #: {"key": "公民身份号码", "base_entry_id": 12, "parts": [{"entry_id": 12, "items": ["姓名", …]}, …]}
+    definition: Mapped[dict] = mapped_column(JSON)
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ThemeBuild(Base):
+    """One materialisation of a theme from named source versions (lineage)."""
+
+    __tablename__ = "library_theme_build"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    theme_id: Mapped[int] = mapped_column(ForeignKey("library_theme.id", ondelete="CASCADE"), index=True)
+    status: Mapped[str] = mapped_column(String(10), default="current")  # current / old
+    table_name: Mapped[str] = mapped_column(String(63), unique=True)
+    snapshot_path: Mapped[str] = mapped_column(String(500), default="")
+    snapshot_sm3: Mapped[str] = mapped_column(String(64), default="")
+    #: [{"entry_id", "version_id", "number"}] — the versions used
+    sources: Mapped[list] = mapped_column(JSON)
+    columns: Mapped[list] = mapped_column(JSON)
+    rows: Mapped[int] = mapped_column(BigInteger, default=0)
+    built_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
