@@ -23,11 +23,13 @@ from gongshu.config import get_settings
 from gongshu.db import check_migrated, get_engine
 from gongshu.errors import GongshuError
 from gongshu.ingest import api as ingest_api
+from gongshu.ingest import api_pull as ingest_api_pull
 from gongshu.ingest import views as ingest_views
 from gongshu.jobs.service import InProcessRunner
 from gongshu.kit import textsearch
 from gongshu.kit.context import new_request_id
 from gongshu.library import views as library_views
+from gongshu.library import views_more as library_more_views
 from gongshu.tasks import api as tasks_api
 from gongshu.tasks import views as tasks_views
 from gongshu.web import views as web_views
@@ -39,7 +41,8 @@ log = logging.getLogger("gongshu")
 ROUTERS = [
     web_views.router, auth_views.router, auth_api.router, audit_views.router, audit_api.router,
     tasks_views.router, tasks_api.router, catalog_views.router, catalog_api.router,
-    ingest_views.router, ingest_api.router, library_views.router,
+    ingest_views.router, ingest_api.router, ingest_api_pull.router, library_more_views.router,
+    library_views.router,
 ]
 
 _FIELD_ZH = {

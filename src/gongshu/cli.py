@@ -8,6 +8,7 @@ import time
 import click
 import uvicorn
 
+from gongshu import app as web_app  # importing the app declares every domain's jobs (for the worker)
 from gongshu.audit import cli as audit_cli
 from gongshu.catalog import cli as catalog_cli
 from gongshu.db import NotMigrated, check_migrated, get_engine, upgrade
@@ -55,6 +56,7 @@ def worker(once: bool) -> None:
     except NotMigrated as exc:
         click.echo(f"{exc.message}\n{exc.message_en}", err=True)
         sys.exit(1)
+    web_app.ROUTERS  # noqa: B018 - every domain is imported, so every job handler is declared
     jobs_service.run_on_start()
     while True:
         jobs_service.run_periodic()

@@ -29,6 +29,10 @@ class Settings(BaseSettings):
     #: SQLite file data_dir/resources.db for the embedded default, or the main PostgreSQL database
     #: (schema ``resdata``) when database_url is PostgreSQL
     resource_database_url: str = ""
+    #: platform data key (hex, ≥ 32 characters) from which SM4 keys are derived per purpose (e.g. the
+    #: stored credentials of pull sources); empty: generated once into data_dir/data.key (mode 0600).
+    #: Back it up with the database: without it the stored credentials cannot be read.
+    data_key: str = ""
     #: largest file a department may upload for aggregation, in MB
     ingest_max_upload_mb: int = 20480
     #: rows per batch on the ingest path (read, validate, write)

@@ -57,7 +57,7 @@ def demo(engine, tmp_path_factory):
     saved_env = {k: os.environ.get(k) for k in _ENV}
     prev_engine, prev_factory = gdb.get_engine(), gdb.session_factory()
     try:
-        result = CliRunner().invoke(main, ["demo", "--data-dir", str(data_dir), "--no-serve"])
+        result = CliRunner().invoke(main, ["demo", "--data-dir", str(data_dir), "--no-serve", "--persons", "0"])
         demo_engine = gdb.get_engine()
     finally:
         for k, v in saved_env.items():

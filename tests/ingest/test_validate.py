@@ -119,6 +119,24 @@ def test_r_agg_3_types_dates_length_required_and_codes():
     assert {r["rule"] for r in rej} <= set(RULES)
 
 
+def test_r_agg_3_every_date_and_time_format_parses_whatever_its_neighbours():
+    """R-AGG-3: the fast common format and each fallback format (parsed only on the rows the fast one
+    left) give the same values as before, in any mix within one batch."""
+    valid, rej = _run(
+        [_item("c1", "登记时间", "T"), _item("c2", "出生日期", "D")],
+        登记时间=["2020-01-05 10:11:12", "2020-01-05T10:11:12.25", "2020/1/5 10:11", "2020-01-05 10:11:61",
+              "2020-01-05 25:00", "2020-01-05"],
+        出生日期=["2020-01-05", "20200105", "2020/1/5", "2020-1-5", "20200230", "2020-02-30"])
+    assert [(r["c1"], r["c2"]) for r in valid] == [
+        (datetime(2020, 1, 5, 10, 11, 12), date(2020, 1, 5)),
+        (datetime(2020, 1, 5, 10, 11, 12, 250000), date(2020, 1, 5)),
+        (datetime(2020, 1, 5, 10, 11), date(2020, 1, 5)),
+    ]
+    got = sorted((r["_row"], r["field"], r["rule"]) for r in rej)
+    assert got == [(5, "登记时间", "date"), (6, "出生日期", "date"), (6, "登记时间", "date"), (7, "出生日期", "date"),
+                   (7, "登记时间", "date")]
+
+
 def test_r_agg_3_long_values_are_truncated_in_rejects():
     valid, rej = _run([_item("c1", "备注", length=5)], 备注=["长" * 1000])
     assert not valid and len(rej[0]["value"]) == 200

@@ -14,6 +14,7 @@ from sqlalchemy import Engine
 from gongshu.config import get_settings
 from gongshu.db import make_engine, session_factory, set_engine, upgrade
 from gongshu.demo.city import CITY, DEFAULT_SEED, DEMO_PASSWORD
+from gongshu.demo.resources import DemoData, load_demo_data
 from gongshu.demo.seed import DemoCity, seed_demo
 from gongshu.errors import GongshuError
 
@@ -54,6 +55,16 @@ def use_data_dir(path: Path) -> Engine:
     return engine
 
 
+def data_summary(data: DemoData) -> str:
+    libs = "；".join(f"{'人口库' if k == 'person' else '法人库'} {n:,} 个主体、{c:,} 处来源冲突"
+                    for k, (n, c) in data.libraries.items())
+    return (f"已归集 {data.files} 个文件：{data.rows:,} 行入库，{data.rejected:,} 行被拒（见各归集记录），"
+            f"{data.late} 个目录逾期未更新；{libs}。\n"
+            f"可用于试上传的问题文件：{data.messy_file}\n"
+            f"Loaded {data.files} files: {data.rows:,} rows in, {data.rejected:,} rejected; {data.late} entries late. "
+            f"A messy GBK export to try uploading: {data.messy_file}")
+
+
 def _width(text: str) -> int:
     return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
 
@@ -92,7 +103,11 @@ def summary(city: DemoCity, data_dir: Path) -> str:
 @click.option("--no-serve", is_flag=True, help="seed and exit without serving")
 @click.option("--force", is_flag=True, help="replace an existing gongshu data directory")
 @click.option("--seed", default=DEFAULT_SEED, show_default=True, type=int, help="seed of the generated content")
-def demo(data_dir: Path, port: int, no_serve: bool, force: bool, seed: int) -> None:
+@click.option("--persons", default=100_000, show_default=True, type=click.IntRange(0, 100_000_000),
+              help="synthetic persons loaded behind the catalogue (0: catalogue only)")
+@click.option("--entities", default=20_000, show_default=True, type=click.IntRange(1, 10_000_000),
+              help="synthetic legal entities")
+def demo(data_dir: Path, port: int, no_serve: bool, force: bool, seed: int, persons: int, entities: int) -> None:
     """Create a fresh data directory with the demo city 南湾市, print the logins, serve on 127.0.0.1."""
     if os.environ.get("GONGSHU_DATABASE_URL"):
         click.echo("注意：演示数据总是写入数据目录中的 SQLite，忽略 GONGSHU_DATABASE_URL · "
@@ -103,6 +118,10 @@ def demo(data_dir: Path, port: int, no_serve: bool, force: bool, seed: int) -> N
     try:
         upgrade(engine)
         city = seed_demo(session_factory(), seed=seed)
+        if persons:
+            data = load_demo_data(session_factory(), folder=path / "demo-source-files", persons=persons,
+                                  entities=entities, seed=seed, progress=click.echo)
+            click.echo(data_summary(data))
     except GongshuError as exc:
         raise click.ClickException(
             f"{exc.message}\n{exc.message_en}\n"

@@ -118,10 +118,13 @@ def policy(request: Request, entry_id: int, max_error_rate: str = Form("0"), kee
 
 
 @router.get(BASE + "/entries/{entry_id}/diff", response_class=HTMLResponse)
-def diff_page(request: Request, entry_id: int, old: int, new: int, kind: str = "changed",
+def diff_page(request: Request, entry_id: int, old: int, new: int, kind: str = "",
               offset: int = Query(0, ge=0), actor: Actor = Depends(page_actor),
               session: Session = Depends(get_db)) -> Response:
     entry = catalog_entries.fetch(session, entry_id=entry_id)
+    if not kind:  # the first kind of difference there is
+        counts = versions.diff(session, actor=actor, entry_id=entry_id, old=old, new=new)["counts"]
+        kind = next((k for k in ("changed", "added", "deleted") if counts[k]), "changed")
     out = versions.diff(session, actor=actor, entry_id=entry_id, old=old, new=new, kind=kind, limit=50,
                         offset=offset)
     return render(request, "ingest/diff.html", {**ctx_globals, "entry": entry, **out, "offset": offset,

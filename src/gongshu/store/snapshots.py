@@ -169,7 +169,7 @@ def duplicate_keys(path: Path, keys: Sequence[str]) -> pa.Table:
                f"g AS (SELECT {kl}, min(_row) AS first FROM t GROUP BY {kl} HAVING count(*) > 1) "
                f"SELECT t._row, g.first AS dup_of_row, {', '.join('t.' + _q(k) for k in keys)} "
                f"FROM t JOIN g ON {_on(keys, 't', 'g')} WHERE t._row <> g.first ORDER BY t._row")
-        return con.execute(sql).to_arrow_table()
+        return con.sql(sql).to_arrow_table()
     finally:
         con.close()
 

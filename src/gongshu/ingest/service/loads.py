@@ -20,8 +20,10 @@ from __future__ import annotations
 
 import json
 import logging
+import queue
 import secrets
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -106,7 +108,7 @@ def receive_file(session: Session, *, actor: Actor, entry_id: int, path: Path, f
                 idempotency_key=idempotency_key, created_by=actor.user_id)
     session.add(load)
     session.flush()
-    target = load_dir(load.id) / "source"
+    target = load_dir(load.id) / ("source" + _suffix(name))
     (shutil.move if move else shutil.copyfile)(str(path), target)
     load.source_size = target.stat().st_size
     load.source_sm3 = file_sm3(target)
@@ -171,6 +173,16 @@ def _write_deletes(path: Path, keys, deletes: list[dict]) -> None:
             raise Invalid(f"删除项的主键“{c.label}”格式不对", f"Delete keys for '{c.label}' are malformed",
                           field="delete") from exc
     pq.write_table(pa.table(arrays), path)
+
+
+def _suffix(name: str) -> str:
+    """The file's extension, kept on the stored source (some readers need it); letters only."""
+    suffix = Path(name).suffix.lower()
+    return suffix if suffix[1:].isalnum() and len(suffix) <= 10 else ""
+
+
+def source_file(work: Path) -> Path:
+    return next(work.glob("source*"))
 
 
 @handler("ingest.process")
@@ -266,27 +278,55 @@ def _validate_and_build(plan: _Plan, work: Path, table: str) -> _Outcome:
     spec = specs.load_spec(plan.snapshot, filename=plan.filename)
     columns = specs.columns_of(plan.snapshot)
     keys = [c.name for c in columns if c.key]
-    delete_only = _deletes(work) is not None and (work / "source").stat().st_size == 0
-    reader = None if delete_only else open_reader(work / "source", filename=plan.filename, format=plan.format,
+    source = source_file(work)
+    delete_only = _deletes(work) is not None and source.stat().st_size == 0
+    reader = None if delete_only else open_reader(source, filename=plan.filename, format=plan.format,
                                                    encoding=plan.encoding)
     if reader is not None:
         check_header(reader.header, spec)
+    base_path = snapshot_path(plan.base) if plan.base is not None else None
+    merging = plan.mode == "upsert" and base_path is not None
+    # full replace (or a first upsert): the new table is exactly the valid rows in file order, so the
+    # store writes them while the file is still being read; the write commits only once the load is accepted
+    feed = _StoreFeed(table, columns) if reader is not None and not plan.dry_run and not merging else None
+    try:
+        rows_read = _validate_into(reader, spec, columns, keys, work, feed)
+        return _build(plan, work, table, reader, columns, keys, rows_read, delete_only, base_path, merging, feed)
+    finally:
+        if feed is not None:
+            feed.abort()
+
+
+def _validate_into(reader, spec, columns, keys: list[str], work: Path, feed: _StoreFeed | None) -> int:
+    """Read and validate every batch: the valid rows go to ``delta.parquet`` (the new rows, without
+    ``_row``), their ``_row`` and key columns to ``valid.parquet`` (for the duplicate check), the problems
+    to ``rejects.parquet``, and the valid rows to the store writer when there is one."""
     schema = output_schema(spec)
     labels = {c.name: c.label for c in columns}
+    row_keys = pa.schema([schema.field("_row"), *(schema.field(k) for k in keys)])
     rows_read = 0
-    with SnapshotWriter(work / "valid.parquet", schema, labels) as valid, \
+    with SnapshotWriter(work / "delta.parquet", pa.schema([f for f in schema if f.name != "_row"]), labels) as delta, \
+            SnapshotWriter(work / "valid.parquet", row_keys, {}) as valid, \
             SnapshotWriter(work / "rejects.parquet", REJECT_SCHEMA, {}) as rejects:
         for batch in reader.batches(batch_rows=get_settings().ingest_batch_rows) if reader else ():
             rows_read += batch.num_rows
             good, bad = validate_batch(batch, spec)
+            if feed is not None:
+                feed.put(good)
+            delta.write(good)
             valid.write(good)
             rejects.write(bad.cast(REJECT_SCHEMA))
+    return rows_read
+
+
+def _build(plan: _Plan, work: Path, table: str, reader, columns, keys: list[str], rows_read: int,
+           delete_only: bool, base_path: Path | None, merging: bool, feed: _StoreFeed | None) -> _Outcome:
     if rows_read == 0 and not delete_only:
         raise Invalid(f"文件“{plan.filename}”没有数据行", f"File '{plan.filename}' has no data rows",
                       details=[{"file": plan.filename, "row": 2, "problem": "empty"}])
     dups = duplicate_keys(work / "valid.parquet", keys) if keys else pa.table({"_row": pa.array([], pa.int64())})
     _add_duplicate_rejects(work, dups, columns, keys)
-    con = duckdb.connect()
+    con = _duck(work)
     rej_rows, per_rule = _reject_counts(con, work / "rejects.parquet")
     rows_valid = rows_read - rej_rows
     report = {"format": reader.format if reader else "ndjson", "encoding": reader.encoding if reader else None,
@@ -304,29 +344,130 @@ def _validate_and_build(plan: _Plan, work: Path, table: str) -> _Outcome:
         _write_rejects_csv(con, work, plan.filename)
     if plan.dry_run:
         return _Outcome(report, rows_read, rows_valid, rej_rows, "checked")
-    # the new state: valid rows that are not rejected (duplicates), merged with the base when upserting
     delta = work / "delta.parquet"
-    con.execute(f"COPY (SELECT * EXCLUDE (_row) FROM read_parquet({_lit(work / 'valid.parquet')}) "  # noqa: S608 - our column names, escaped path literals
-                f"WHERE _row NOT IN (SELECT _row FROM read_parquet({_lit(work / 'rejects.parquet')}))) "
-                f"TO {_lit(delta)} (FORMAT parquet, COMPRESSION zstd)")
+    if dups.num_rows:
+        # rare: rows with a duplicated key are rejects too; the streamed write is dropped and redone
+        if feed is not None:
+            feed.abort()
+            feed = None
+        _drop_duplicates(con, work, delta)
     con.close()
-    base_path = snapshot_path(plan.base) if plan.base is not None else None
     snap = snapshots_dir(plan.entry_id) / f"l{plan.load_id}.parquet"
-    if plan.mode == "upsert" and base_path is not None:
+    if merging:
         if not keys:
             raise Invalid("本目录没有主键信息项，只能全量替换", "This entry has no key items: only full replace is possible",
                           field="mode")
         rows = merge_snapshot(base=base_path, delta=delta, deletes=_deletes(work), keys=keys, out=snap)
     else:
-        shutil.copyfile(delta, snap)
+        shutil.move(delta, snap)
         rows = pq.ParquetFile(snap).metadata.num_rows
+    if feed is not None:
+        feed.finish()  # the store commits the streamed rows while the snapshot is digested and compared
     counts = diff_snapshots(base_path if _same_columns(plan.base, columns) else None, snap, keys=keys,
                             columns=[c.name for c in columns])
+    snap_sm3 = file_sm3(snap)
     store = registry.get_store()
-    store.write_batches(table, columns, pq.ParquetFile(snap).iter_batches(batch_size=50_000), create=True)
+    if feed is not None:
+        feed.wait()
+    else:
+        store.write_batches(table, columns, pq.ParquetFile(snap).iter_batches(batch_size=50_000), create=True)
     store.finish_table(table, columns)
-    return _Outcome(report, rows_read, rows_valid, rej_rows, "ready", snapshot=snap, snapshot_sm3=file_sm3(snap),
+    return _Outcome(report, rows_read, rows_valid, rej_rows, "ready", snapshot=snap, snapshot_sm3=snap_sm3,
                     rows=rows, counts=vars(counts), columns=specs.columns_json(columns))
+
+
+def _drop_duplicates(con, work: Path, delta: Path) -> None:
+    """Remove the rows rejected as duplicate keys from ``delta.parquet`` (row i of it is row i of
+    ``valid.parquet``, which holds their ``_row``)."""
+    kept = work / "delta.kept.parquet"
+    # file order is kept by DuckDB's preserve_insertion_order (no sort of the whole file)
+    con.execute(f"COPY (SELECT d.* EXCLUDE (file_row_number) FROM read_parquet({_lit(delta)}, file_row_number = true) d "  # noqa: S608 - escaped path literals
+                f"WHERE d.file_row_number NOT IN (SELECT v.file_row_number FROM read_parquet({_lit(work / 'valid.parquet')}, "
+                f"file_row_number = true) v WHERE v._row IN (SELECT _row FROM read_parquet({_lit(work / 'rejects.parquet')}) "
+                f"WHERE rule = 'duplicate_key'))) TO {_lit(kept)} (FORMAT parquet, COMPRESSION zstd)")
+    kept.replace(delta)
+
+
+def _duck(work: Path) -> duckdb.DuckDBPyConnection:
+    """DuckDB for the load's reports and rewrites: bounded memory (spills to the load's folder), file order kept."""
+    con = duckdb.connect()
+    con.execute("SET memory_limit = '1GB'")
+    con.execute("SET threads = 2")
+    con.execute("SET preserve_insertion_order = true")
+    con.execute(f"SET temp_directory = {_lit(work / '.duckdb_tmp')}")
+    return con
+
+
+_END = object()
+
+
+class _StoreAborted(Exception):
+    """Raised inside the store writer to roll back a streamed write that is not wanted any more."""
+
+
+class _StoreFeed:
+    """Validated batches handed to ``store.write_batches`` running in a worker thread (one transaction).
+
+    A small queue bounds the memory; :meth:`finish` lets the write commit, :meth:`abort` rolls it back
+    (no table is left behind). An error of the writer surfaces in the caller at the next call.
+    """
+
+    def __init__(self, table: str, columns) -> None:
+        self._queue: queue.Queue = queue.Queue(maxsize=3)
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store-feed")
+        self._future = self._pool.submit(registry.get_store().write_batches, table, columns, self._batches(),
+                                         create=True)
+        self._open = True
+
+    def _batches(self):
+        while True:
+            item = self._queue.get()
+            if item is _END:
+                return
+            if isinstance(item, _StoreAborted):
+                raise item
+            yield item
+
+    def _send(self, item) -> None:
+        while True:
+            if self._future.done():
+                self._future.result()  # the writer failed: raise its error here
+                raise RuntimeError("store writer stopped early")
+            try:
+                self._queue.put(item, timeout=0.2)
+                return
+            except queue.Full:
+                continue
+
+    def put(self, batch: pa.Table) -> None:
+        if batch.num_rows:
+            self._send(batch)
+
+    def finish(self) -> None:
+        self._send(_END)
+        self._open = False
+
+    def wait(self) -> None:
+        try:
+            self._future.result()
+        finally:
+            self._pool.shutdown()
+
+    def abort(self) -> None:
+        """Roll the streamed write back unless it was finished, and wait for the writer; never raises."""
+        if self._open and not self._future.done():
+            try:
+                self._send(_StoreAborted())
+            except Exception:  # noqa: BLE001 - the writer failed on its own; it rolled back already
+                log.debug("store writer already stopped", exc_info=True)
+        self._open = False
+        try:
+            self._future.result()
+        except _StoreAborted:
+            pass
+        except Exception:  # noqa: BLE001 - the caller is already failing (or the writer was told to stop)
+            log.debug("store writer failed while aborting", exc_info=True)
+        self._pool.shutdown()
 
 
 def _lit(path: Path) -> str:
@@ -380,10 +521,10 @@ def _sample(con, path: Path) -> list[dict]:
 
 def _write_rejects_csv(con, work: Path, filename: str) -> None:
     """The rejected rows report (file, row, field, value, rule, reason), UTF-8 with BOM for Excel."""
-    table = con.execute(
+    table = con.sql(
         f"SELECT ? AS 文件, _row AS 行号, field AS 信息项, value AS 值, rule AS 规则, message AS 说明, "  # noqa: S608 - our column names, escaped path literals
         f"message_en AS description FROM read_parquet({_lit(work / 'rejects.parquet')}) ORDER BY _row, field",
-        [filename]).to_arrow_table()
+        params=[filename]).to_arrow_table()
     out = work / "rejects.csv"
     with open(out, "wb") as fh:
         fh.write("\ufeff".encode())

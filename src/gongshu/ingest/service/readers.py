@@ -203,15 +203,15 @@ def _rebatch(source: Iterator[pa.RecordBatch], batch_rows: int) -> Iterator[pa.R
         while count >= batch_rows:
             table = pa.Table.from_batches(pending)
             yield table.slice(0, batch_rows).combine_chunks().to_batches()[0]
-            rest = table.slice(batch_rows)
-            pending, count = rest.combine_chunks().to_batches() if rest.num_rows else [], rest.num_rows
+            rest = table.slice(batch_rows)  # zero-copy: the rest is copied once, into the batch it ends up in
+            pending, count = [b for b in rest.to_batches() if b.num_rows], rest.num_rows
     if count:
         yield pa.Table.from_batches(pending).combine_chunks().to_batches()[0]
 
 
 def _with_rows(columns: list[pa.Array], header: list[str], first_row: int) -> pa.RecordBatch:
     n = len(columns[0]) if columns else 0
-    rows = pa.array(range(first_row, first_row + n), pa.int64())
+    rows = pl.int_range(first_row, first_row + n, dtype=pl.Int64, eager=True).to_arrow()
     return pa.RecordBatch.from_arrays([*columns, rows], names=[*header, "_row"])
 
 

@@ -42,5 +42,6 @@ def load_spec(snapshot: dict, *, filename: str) -> LoadSpec:
     for col, it in zip(columns_of(snapshot), items, strict=True):
         rules.append(ItemRule(column=col.name, label=col.label, type=col.type, length=col.length,
                               required=col.key, key=col.key, check=check_for(col.label),
-                              code_table=code_table_for(col.label, it.get("meaning") or "")))
+                              code_table=code_table_for(col.label, it.get("meaning") or "") if col.type == "C"
+                              else None))
     return LoadSpec(items=tuple(rules), filename=filename)

@@ -9,6 +9,7 @@ Duplicate keys are checked across batches by the caller (DuckDB), not here.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from functools import cache
@@ -46,7 +47,7 @@ USCC_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
 _USCC_CHAR = "[0-9A-HJ-NP-RTUWXY]"
 _BOOL = {"是": True, "否": False, "true": True, "false": False, "1": True, "0": False, "y": True, "n": False,
          "yes": True, "no": False, "t": True, "f": False}
-_TIME_FORMATS = ("%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%d %H:%M")
+_TIME_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%d %H:%M")
 _TYPE_ZH = {"N": "数值", "B": "数值", "F": "数值", "I": "整数", "Y": "金额（最多两位小数）", "L": "是/否",
             "G": "Base64 编码的二进制"}
 _TYPE_EN = {"N": "a number", "B": "a number", "F": "a number", "I": "an integer",
@@ -113,36 +114,45 @@ class _Check:
     en: pl.Expr
 
 
-def _parse(item: ItemRule, v: pl.Expr) -> tuple[pl.Expr, pl.Expr | None, str]:
-    """(typed value, parse-failed flag or None, rule code for a parse failure)."""
+def _parse(item: ItemRule, v: pl.Expr, i: int) -> tuple[list[pl.Expr], pl.Expr, Callable | None, str]:
+    """(helper columns to materialise first, typed value, ``failed(typed) -> flag`` or None, rule code
+    for a parse failure). The caller materialises the typed value once and builds the flag from it."""
     t = item.type
     if t in ("N", "B", "F"):
-        x = v.cast(pl.Float64, strict=False)
-        return x, x.is_null() | ~x.is_finite(), "type"
+        return [], v.cast(pl.Float64, strict=False), lambda x: x.is_null() | ~x.is_finite(), "type"
     if t == "I":
-        x = v.cast(pl.Int64, strict=False)
-        return x, x.is_null(), "type"
+        return [], v.cast(pl.Int64, strict=False), _is_null, "type"
     if t == "Y":
-        x = v.cast(pl.Decimal(18, 2), strict=False)
-        return x, x.is_null() | ~v.str.contains(r"^[+-]?\d{1,16}(\.\d{1,2})?$"), "type"
+        return ([], v.cast(pl.Decimal(18, 2), strict=False),
+                lambda x: x.is_null() | ~v.str.contains(r"^[+-]?\d{1,16}(\.\d{1,2})?$"), "type")
     if t == "D":
         dashed = v.str.replace_all("/", "-", literal=True)
-        x = pl.coalesce(dashed.str.to_date("%Y-%m-%d", strict=False),
-                        pl.when(v.str.len_bytes() == 8).then(v.str.to_date("%Y%m%d", strict=False)))
-        return x, x.is_null(), "date"
+        compact = pl.when(v.str.len_bytes() == 8).then(v)  # YYYYMMDD is parsed only where it may apply
+        x = pl.coalesce(dashed.str.to_date("%Y-%m-%d", strict=False, cache=False),
+                        compact.str.to_date("%Y%m%d", strict=False, cache=False))
+        return [], x, _is_null, "date"
     if t == "T":
-        norm = v.str.replace("T", " ", literal=True).str.replace_all("/", "-", literal=True)
-        x = pl.coalesce([norm.str.to_datetime(f, strict=False, time_unit="us") for f in _TIME_FORMATS])
-        return x, x.is_null(), "date"
+        # the common format first (Polars' fast path); each fallback parses only the rows still unparsed
+        norm, fast = f"__n{i}", f"__p{i}"
+        normed = v.str.replace("T", " ", literal=True).str.replace_all("/", "-", literal=True)
+        pre = [normed.alias(norm),
+               normed.str.to_datetime(_TIME_FORMATS[0], strict=False, time_unit="us", cache=False).alias(fast)]
+        x, todo = pl.col(fast), pl.col(fast).is_null()
+        for fmt in _TIME_FORMATS[1:]:
+            y = pl.when(todo).then(pl.col(norm)).str.to_datetime(fmt, strict=False, time_unit="us", cache=False)
+            x, todo = pl.coalesce(x, y), todo & y.is_null()
+        return pre, x, _is_null, "date"
     if t == "L":
-        x = v.str.to_lowercase().replace_strict(_BOOL, default=None, return_dtype=pl.Boolean)
-        return x, x.is_null(), "type"
+        return [], v.str.to_lowercase().replace_strict(_BOOL, default=None, return_dtype=pl.Boolean), _is_null, "type"
     if t == "G":
-        x = v.str.decode("base64", strict=False)
-        return x, x.is_null(), "type"
+        return [], v.str.decode("base64", strict=False), _is_null, "type"
     if item.check in ("ric", "uscc"):
-        return v.str.to_uppercase(), None, "type"
-    return v, None, "type"
+        return [], v.str.to_uppercase(), None, "type"
+    return [], v, None, "type"
+
+
+def _is_null(x: pl.Expr) -> pl.Expr:
+    return x.is_null()
 
 
 def _digits_sum(a: pl.Expr, b: pl.Expr) -> pl.Expr:
@@ -153,19 +163,20 @@ def _digits_sum(a: pl.Expr, b: pl.Expr) -> pl.Expr:
 
 
 def _ric(i: int, v: pl.Expr, present: pl.Expr) -> tuple[list[pl.Expr], dict[str, pl.Expr]]:
-    """(helper columns to materialise first, masks and the expected check character)."""
+    """(helper columns to materialise first, masks, and the expected check character to materialise
+    as ``__e{i}`` before the masks, which read it)."""
     pre = [v.str.to_uppercase().alias(f"__u{i}"), v.str.slice(0, 9).cast(pl.Int64, strict=False).alias(f"__a{i}"),
            v.str.slice(9, 8).cast(pl.Int64, strict=False).alias(f"__b{i}")]
     u = pl.col(f"__u{i}")
     ok = u.str.contains(r"^\d{17}[0-9X]$")
-    expected = pl.lit(RIC_CHECK).str.slice(_digits_sum(pl.col(f"__a{i}"), pl.col(f"__b{i}")) % 11, 1)
-    birth = u.str.slice(6, 8).str.to_date("%Y%m%d", strict=False)
+    expected = pl.col(f"__e{i}")  # materialised once from "expected" below, before the masks
+    birth = u.str.slice(6, 8).str.to_date("%Y%m%d", strict=False, cache=False)
     return pre, {
         "ric_format": present & ~ok,
         "ric_checksum": present & ok & (u.str.slice(17, 1) != expected),
         "ric_region": present & ok & ~u.str.slice(0, 6).is_in(_divisions().implode()),
         "ric_birth": present & ok & (birth.is_null() | (birth < date(1900, 1, 1)) | (birth > date.today())),
-        "expected": expected,
+        "expected": pl.lit(RIC_CHECK).str.slice(_digits_sum(pl.col(f"__a{i}"), pl.col(f"__b{i}")) % 11, 1),
     }
 
 
@@ -176,9 +187,9 @@ def _uscc(i: int, v: pl.Expr, present: pl.Expr) -> tuple[list[pl.Expr], dict[str
     values = {c: n for n, c in enumerate(USCC_ALPHABET)}
     total = pl.sum_horizontal([u.str.slice(k, 1).replace_strict(values, default=None, return_dtype=pl.Int32) * w
                                for k, w in enumerate(USCC_WEIGHTS)])
-    expected = pl.lit(USCC_ALPHABET).str.slice((31 - total % 31) % 31, 1)
-    return pre, {"uscc_format": present & ~ok, "uscc_checksum": present & ok & (u.str.slice(17, 1) != expected),
-                 "expected": expected}
+    return pre, {"uscc_format": present & ~ok,
+                 "uscc_checksum": present & ok & (u.str.slice(17, 1) != pl.col(f"__e{i}")),
+                 "expected": pl.lit(USCC_ALPHABET).str.slice((31 - total % 31) % 31, 1)}
 
 
 @cache
@@ -235,20 +246,23 @@ def validate_batch(batch: pa.RecordBatch, spec: LoadSpec) -> tuple[pa.Table, pa.
     """Split a reader batch into (valid rows typed per :func:`output_schema`, rejects per ``REJECT_SCHEMA``)."""
     df = pl.from_arrow(pa.Table.from_batches([batch]))
     assert isinstance(df, pl.DataFrame)
-    values, pre, derived, typed, checks = [], [], [], [], []
+    values, pre, parsing, derived, typed, checks = [], [], [], [], [], []
     for i, item in enumerate(spec.items):
         raw = pl.col(item.label).cast(pl.String)
         trimmed = raw.str.strip_chars()
         values.append(pl.when(trimmed.str.len_bytes() > 0).then(trimmed).alias(f"__v{i}"))
         v = pl.col(f"__v{i}")
         present = v.is_not_null()
-        parsed, failed, parse_rule = _parse(item, v)
-        typed.append(parsed.alias(item.column))
+        parse_pre, parsed, failed, parse_rule = _parse(item, v, i)
+        pre.extend(parse_pre)
         masks: dict[str, pl.Expr] = {}
         if item.required:
             masks["required"] = v.is_null()
-        if failed is not None:
-            masks[parse_rule] = present & failed
+        if failed is not None:  # parsed once into a column; the flag and the output read it
+            parsing.append(parsed.alias(f"__t{i}"))
+            parsed = pl.col(f"__t{i}")
+            masks[parse_rule] = present & failed(parsed)
+        typed.append(parsed.alias(item.column))
         if item.length and item.type in ("C", "M") and item.check is None:
             masks["length"] = present & (v.str.len_chars() > item.length)
         if item.code_table in CODE_TABLES:
@@ -257,7 +271,7 @@ def validate_batch(batch: pa.RecordBatch, spec: LoadSpec) -> tuple[pa.Table, pa.
         if item.check in ("ric", "uscc"):
             helpers, extra = (_ric if item.check == "ric" else _uscc)(i, v, present)
             pre.extend(helpers)
-            derived.append(extra.pop("expected").alias(f"__e{i}"))
+            parsing.append(extra.pop("expected").alias(f"__e{i}"))
             expected = pl.col(f"__e{i}")
             masks.update(extra)
         for rule, mask in masks.items():
@@ -268,6 +282,8 @@ def validate_batch(batch: pa.RecordBatch, spec: LoadSpec) -> tuple[pa.Table, pa.
     df = df.with_columns(values)
     if pre:
         df = df.with_columns(pre)
+    if parsing:
+        df = df.with_columns(parsing)
     df = df.with_columns(derived)
     rejects = [
         df.filter(pl.col(c.mask)).select(
