@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date, timedelta
 from pathlib import Path
 
 from stdnum.cn import ric
@@ -13,7 +14,9 @@ HEADER = ["公民身份号码", "姓名", "性别", "出生日期", "户籍地�
 
 
 def make_id(n: int, region: str = "440106", birth: str = "19850312") -> str:
-    """A valid GB 11643 number; odd sequence digit = male."""
+    """A valid GB 11643 number, unique per ``n``; odd sequence digit = male."""
+    if n >= 1000:  # another birth date per thousand
+        birth = (date(1950, 1, 1) + timedelta(days=n // 1000)).strftime("%Y%m%d")
     body = f"{region}{birth}{n % 1000:03d}"
     return body + ric.calc_check_digit(body + "0")
 

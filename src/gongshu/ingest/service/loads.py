@@ -391,7 +391,7 @@ def _drop_duplicates(con, work: Path, delta: Path) -> None:
 def _duck(work: Path) -> duckdb.DuckDBPyConnection:
     """DuckDB for the load's reports and rewrites: bounded memory (spills to the load's folder), file order kept."""
     con = duckdb.connect()
-    con.execute("SET memory_limit = '1GB'")
+    con.execute("SET memory_limit = '512MB'")
     con.execute("SET threads = 2")
     con.execute("SET preserve_insertion_order = true")
     con.execute(f"SET temp_directory = {_lit(work / '.duckdb_tmp')}")

@@ -259,7 +259,7 @@ def _open_csv(path: Path, filename: str, encoding: str | None) -> Reader:
     reader = Reader(path, filename, "csv", enc, [])
     stream = _Utf8Stream(path, enc)
     try:
-        sample = stream.read(SAMPLE_BYTES).decode("utf-8")
+        sample = codecs.getincrementaldecoder("utf-8")().decode(stream.read(SAMPLE_BYTES), False)  # may end mid-character
         at_end = not stream.read(1)
     except _DecodeFailure as exc:
         raise _decode_error(reader, exc) from None
