@@ -9,6 +9,8 @@ import pytest
 from sqlalchemy import select
 
 from gongshu.audit.models import AuditEvent
+from gongshu.catalog.service import entries as catalog_entries
+from gongshu.catalog.service import projects
 from gongshu.errors import Forbidden, Invalid
 from gongshu.ingest.models import DataVersion, LateLoad, Load
 from gongshu.ingest.service import files, freshness, loads, versions
@@ -172,3 +174,18 @@ def test_header_that_does_not_match_the_items_is_refused_with_the_names(f, db, t
     load = load_file(db, c.officer, entry, path)
     assert load.status == "rejected"
     assert "公民身份号码" in load.error and "身份证" in load.error
+
+
+def test_catalogue_shows_attachment_and_project_report_has_attached_column(f, db, tmp_path):
+    """R-AGG-1 / R-CAT-8: entries show attached and fresh; the project report gains its attached column."""
+    c, entry = setup(f, db)
+    assert catalog_entries.badges(db, entry_ids=[entry.id])[entry.id] == []
+    load_file(db, c.officer, entry, write_csv(tmp_path / "v1.csv", person_rows(3)))
+    labels = [zh for zh, _en, _css in catalog_entries.badges(db, entry_ids=[entry.id])[entry.id]]
+    assert labels[0].startswith("已挂接数据") and labels[1] == "按时更新"
+    p = projects.register_project(db, actor=c.officer, name="人口服务平台", approval_no="",
+                                  items=[projects.DeclaredItem(entry_code=entry.code, item_name="姓名"),
+                                         projects.DeclaredItem(entry_code=entry.code, item_name="不存在的项")])
+    report = projects.check(db, actor=c.officer, project_id=p.id)
+    assert [ch.key for ch in report.checks] == ["catalogued", "published", "attached"]
+    assert [r.results["attached"] for r in report.rows] == [True, False]

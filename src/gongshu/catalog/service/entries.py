@@ -15,7 +15,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from sqlalchemy import Select, bindparam, delete, false, func, insert, inspect, or_, select, update
 from sqlalchemy.orm import Session
@@ -92,6 +92,20 @@ def validate_entries(session: Session, *, actor: Actor, data: Sequence[EntryIn],
 
 
 # Reading --------------------------------------------------------------------------------
+
+#: facts other domains show next to entries (ingest: attached / fresh / late); each provider gives,
+#: per entry id, badges as (zh, en, css class). Registered by those domains, read by catalogue pages.
+BadgeProvider = Callable[[Session, Sequence[int]], dict[int, list[tuple[str, str, str]]]]
+BADGE_PROVIDERS: list[BadgeProvider] = []
+
+
+def badges(session: Session, *, entry_ids: Sequence[int]) -> dict[int, list[tuple[str, str, str]]]:
+    out: dict[int, list[tuple[str, str, str]]] = {i: [] for i in entry_ids}
+    for provider in BADGE_PROVIDERS:
+        for entry_id, more in provider(session, list(entry_ids)).items():
+            out.setdefault(entry_id, []).extend(more)
+    return out
+
 
 def fetch(session: Session, *, entry_id: int) -> CatalogEntry:
     """The entry, without a permission check (NotFound if there is none)."""

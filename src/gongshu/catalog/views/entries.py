@@ -246,7 +246,7 @@ def _detail(request: Request, session: Session, actor: Actor, entry_id: int, *, 
         "versions": service.history(session, actor=actor, entry_id=entry.id),
         "reviews": lifecycle.reviews_of(session, entry_id=entry.id), "pending": pending, "left": left,
         "conflicts": elements.open_conflicts_for_entry(session, entry_id=entry.id), "work_diff": work_diff,
-        "error": error, "done": done,
+        "error": error, "done": done, "badges": service.badges(session, entry_ids=[entry.id])[entry.id],
         "can_edit": own and editable and can(actor, "catalog.entry.edit", org_id=entry.org_id),
         "can_submit": own and editable and can(actor, "catalog.entry.submit", org_id=entry.org_id),
         "can_revise": own and entry.status in ("published", "withdrawn")

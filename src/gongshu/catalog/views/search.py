@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from gongshu.auth.service import Actor
 from gongshu.catalog.models import ITEM_TYPES
+from gongshu.catalog.service import entries as service_entries
 from gongshu.catalog.service import search as service
 from gongshu.errors import GongshuError
 from gongshu.kit.pagination import Page
@@ -70,8 +71,9 @@ def catalog_page(request: Request, q: str = "", page: int = 1, actor: Actor | No
         error = None
     except GongshuError as exc:
         result, error = None, exc
+    hit_badges = service_entries.badges(session, entry_ids=[h.entry_id for h in result.hits]) if result else {}
     return render(request, "catalog/public_search.html", {
-        "result": result, "error": error, "query": query, "FACETS": service.FACETS, "entry_url": entry_url,
+        "badges": hit_badges, "result": result, "error": error, "query": query, "FACETS": service.FACETS, "entry_url": entry_url,
         "OPEN_BADGE": OPEN_BADGE, "SHARING_BADGE": SHARING_BADGE,
     }, status_code=error.status if error else 200)
 
@@ -81,6 +83,6 @@ def entry_page(request: Request, ref: str, actor: Actor | None = Depends(optiona
                session: Session = Depends(get_db)) -> Response:
     entry = service.published_entry(session, actor=actor, ref=ref)
     return render(request, "catalog/public_entry.html", {
-        "p": entry, "e": entry.fields, "ITEM_TYPES": ITEM_TYPES, "OPEN_BADGE": OPEN_BADGE,
+        "badges": service_entries.badges(session, entry_ids=[entry.entry_id])[entry.entry_id], "p": entry, "e": entry.fields, "ITEM_TYPES": ITEM_TYPES, "OPEN_BADGE": OPEN_BADGE,
         "SHARING_BADGE": SHARING_BADGE,
     })

@@ -42,7 +42,11 @@ from gongshu.config import get_settings
 from gongshu.db import unit_of_work, utcnow
 from gongshu.errors import Conflict, GongshuError, Invalid, NotFound
 from gongshu.ingest.models import DataVersion, EntryData, IngestPolicy, Load
-from gongshu.ingest.service import freshness, retention
+from gongshu.ingest.service import (
+    catalog_links,  # noqa: F401 - attached/fresh/late on catalogue pages and reports
+    freshness,
+    retention,
+)
 from gongshu.ingest.service import spec as specs
 from gongshu.ingest.service.files import load_dir, snapshot_path, snapshots_dir
 from gongshu.ingest.service.readers import open_reader

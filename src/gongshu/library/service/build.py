@@ -74,18 +74,6 @@ def _lit(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-def _candidates(sources: list[dict], attrs: dict[str, dict]) -> str:
-    parts = []
-    for rank, s in enumerate(sources):
-        for name, col in s["attributes"].items():
-            auth = 1 if attrs[name]["source_org_id"] == s["org_id"] else 0
-            parts.append(f"SELECT CAST(\"{s['key']}\" AS VARCHAR) AS k, "  # noqa: S608 - our column names, escaped path literals
-                         f"{_lit(name)} AS attr, CAST({col} AS VARCHAR) AS v, {s['entry_id']} AS e, "
-                         f"{auth} AS auth, {s['version_id']} AS ver, {rank} AS r "
-                         f"FROM read_parquet({_lit(s['path'])}) WHERE {col} IS NOT NULL")
-    return " UNION ALL ".join(parts)
-
-
 def build(session: Session, *, actor: Actor, kind: str, work: Path | None = None) -> LibraryBuild:
     """Materialise a library now; the previous build stays until this one is recorded."""
     require(actor, "library.build")
@@ -100,24 +88,42 @@ def build(session: Session, *, actor: Actor, kind: str, work: Path | None = None
     stamp = time.strftime("%Y%m%d%H%M%S") + f"{int(time.time() * 1000) % 1000:03d}"
     out = work / f"{kind}-{stamp}.parquet"
     conflicts_out = work / f"{kind}-{stamp}-conflicts.parquet"
-    cand = _candidates(sources, attrs)
     con = duckdb.connect()
     con.execute("SET threads=2")
-    con.execute(f"CREATE TEMP TABLE cand AS SELECT k, attr, v, e, auth, ver, r FROM ({cand})")  # noqa: S608 - our column names, escaped path literals
+    # one wide row per subject: every source's columns side by side (a source holds one row per key), so
+    # choosing is a coalesce per attribute instead of a GROUP BY over one row per subject and attribute
+    keys, joins, ranked = [], [], {}
+    for r, s in enumerate(sources):
+        key, src = f"CAST(\"{s['key']}\" AS VARCHAR)", f"read_parquet({_lit(s['path'])})"
+        any_value = " OR ".join(f"{col} IS NOT NULL" for col in s["attributes"].values())
+        cols = ", ".join(f"CAST({col} AS VARCHAR) AS c{r}_{attrs[name]['column']}"
+                         for name, col in s["attributes"].items())
+        keys.append(f"SELECT {key} AS k FROM {src} WHERE {any_value}")  # noqa: S608 - our column names, escaped paths
+        joins.append(f"LEFT JOIN (SELECT {key} AS k, {cols} FROM {src}) s{r} USING (k)")  # noqa: S608
+        for name in s["attributes"]:
+            auth = attrs[name]["source_org_id"] == s["org_id"]
+            ranked.setdefault(name, []).append((auth, s["version_id"], f"c{r}_{attrs[name]['column']}", s["entry_id"]))
+    con.execute(f"CREATE TEMP TABLE w AS SELECT * FROM ({' UNION '.join(keys)}) u {' '.join(joins)}")  # noqa: S608
     # the winner per subject and attribute: the legal source first, then the newest version
-    con.execute("CREATE TEMP TABLE chosen AS SELECT k, attr, arg_max(v, auth * 1000000000 + ver) AS v, "
-                "arg_max(e, auth * 1000000000 + ver) AS e FROM cand GROUP BY k, attr")
-    select_cols = ", ".join(
-        f"max(v) FILTER (WHERE attr = {_lit(a['name'])}) AS {a['column']}, "
-        f"max(e) FILTER (WHERE attr = {_lit(a['name'])}) AS s{a['column'][1:]}" for a in attrs.values())
-    con.execute(f"COPY (SELECT k, {select_cols} FROM chosen GROUP BY k ORDER BY k) TO {_lit(str(out))} "  # noqa: S608 - our column names, escaped path literals
+    chosen = {}
+    for name, cands in ranked.items():
+        cands.sort(key=lambda c: (c[0], c[1]), reverse=True)
+        chosen[name] = (f"coalesce({', '.join(c[2] for c in cands)})",
+                        "CASE " + " ".join(f"WHEN {c[2]} IS NOT NULL THEN {c[3]}" for c in cands) + " END")
+    select_cols = ", ".join(f"{chosen[a['name']][0]} AS {a['column']}, {chosen[a['name']][1]} AS s{a['column'][1:]}"
+                            for a in attrs.values())
+    con.execute(f"COPY (SELECT k, {select_cols} FROM w ORDER BY k) TO {_lit(str(out))} "  # noqa: S608 - our column names, escaped path literals
                 "(FORMAT parquet, COMPRESSION zstd)")
-    con.execute(f"COPY (SELECT c.k, c.attr, ch.v AS chosen_value, ch.e AS chosen_entry, c.v AS other_value, "  # noqa: S608 - our column names, escaped path literals
-                f"c.e AS other_entry FROM cand c JOIN chosen ch ON ch.k = c.k AND ch.attr = c.attr "
-                f"WHERE c.v <> ch.v ORDER BY c.k, c.attr LIMIT {MAX_CONFLICTS}) TO {_lit(str(conflicts_out))} "
+    # every non-null value of another source that differs from the winner is a conflict
+    con.execute("CREATE TEMP TABLE conf (k VARCHAR, attr VARCHAR, chosen_value VARCHAR, chosen_entry INTEGER, "
+                "other_value VARCHAR, other_entry INTEGER)")
+    others = [f"SELECT k, {_lit(name)}, {chosen[name][0]}, {chosen[name][1]}, {c[2]}, {c[3]} FROM w "  # noqa: S608
+              f"WHERE {c[2]} <> {chosen[name][0]}" for name, cands in ranked.items() if len(cands) > 1 for c in cands]
+    if others:
+        con.execute(f"INSERT INTO conf {' UNION ALL '.join(others)}")
+    con.execute(f"COPY (SELECT * FROM conf ORDER BY k, attr LIMIT {MAX_CONFLICTS}) TO {_lit(str(conflicts_out))} "  # noqa: S608
                 "(FORMAT parquet)")
-    n_conflicts = con.execute("SELECT count(*) FROM cand c JOIN chosen ch ON ch.k = c.k AND ch.attr = c.attr "
-                              "WHERE c.v <> ch.v").fetchone()[0]
+    n_conflicts = con.execute("SELECT count(*) FROM conf").fetchone()[0]
     con.close()
     columns = [Column("k", "主体标识", "C", 18, key=True)]
     for a in attrs.values():
