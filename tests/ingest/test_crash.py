@@ -63,7 +63,7 @@ def _kill_when(proc: subprocess.Popen, ready, timeout: float = 120, why=lambda: 
     pytest.fail("the child never reached the point to kill it at")
 
 
-@pytest.mark.parametrize("moment", ["validating", "writing-the-store"])
+@pytest.mark.parametrize("moment", ["validating", "store-committed"])
 def test_kill_9_mid_load_keeps_the_previous_version_and_recovery_cleans_up(committed, moment):
     data, factory = committed
     with factory.begin() as s:
@@ -74,8 +74,9 @@ def test_kill_9_mid_load_keeps_the_previous_version_and_recovery_cleans_up(commi
     big = write_csv(data / "big.csv", person_rows(150_000, start=1000))
     with factory.begin() as s:
         load_id = loads.receive_file(s, actor=officer, entry_id=entry_id, path=big, filename="big.csv", move=False).id
-    proc = subprocess.Popen([sys.executable, "-m", "tests.ingest.crash_child", str(data), str(load_id)], cwd=ROOT,
-                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    args = ["slow-index"] if moment == "store-committed" else []
+    proc = subprocess.Popen([sys.executable, "-m", "tests.ingest.crash_child", str(data), str(load_id), *args],
+                            cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
     store = registry.get_store()
     table = f"rd_{entry_id}_l{load_id}"
     snapshot = data / "files" / "snapshots" / str(entry_id) / f"l{load_id}.parquet"
@@ -84,9 +85,9 @@ def test_kill_9_mid_load_keeps_the_previous_version_and_recovery_cleans_up(commi
             with factory() as s:
                 return s.get(Load, load_id).status == "validating" and \
                     (data / "files" / "loads" / str(load_id) / "valid.parquet.part").exists()
-    else:  # the snapshot is written and the rows are going into the store
+    else:  # the rows are committed in the store, the metadata transaction has not happened
         def ready():
-            return snapshot.exists()
+            return store.has_table(table)
     def why():
         with factory() as s:
             load = s.get(Load, load_id)
