@@ -57,7 +57,7 @@ def test_build_takes_the_legal_source_and_records_conflicts(city, db):
     by_name = {a["name"]: a for a in rec["attributes"]}
     assert by_name["姓名"]["value"] == "张四3" and by_name["姓名"]["authoritative"]
     assert by_name["姓名"]["entry_id"] == police.id and by_name["姓名"]["version"] == 1
-    assert by_name["婚姻状况"]["value"] == "20" and by_name["婚姻状况"]["entry_name"] == "婚姻登记信息"
+    assert by_name["婚姻状况"]["value"] == "20（已婚）" and by_name["婚姻状况"]["entry_name"] == "婚姻登记信息"
     assert rec["subject"].startswith("4401") and "*" in rec["subject"]
     assert [x["attribute"] for x in rec["conflicts"]] == ["姓名"]
     assert db.scalar(select(AuditEvent).where(AuditEvent.action == "library.read")) is not None
@@ -68,7 +68,7 @@ def test_person_without_the_secondary_source_still_has_a_record(city, db):
     build.build(db, actor=admin, kind="person")
     rec = records.record(db, actor=admin, kind="person", subject=make_id(9))
     by_name = {a["name"]: a for a in rec["attributes"]}
-    assert by_name["婚姻状况"]["entry_id"] is None and by_name["性别"]["value"] == "1"
+    assert by_name["婚姻状况"]["entry_id"] is None and by_name["性别"]["value"] == "1（男性）"
 
 
 def test_library_reads_are_for_the_authority_only(city, db):

@@ -9,6 +9,7 @@ from gongshu.audit import service as audit
 from gongshu.auth.actions import AUTHORITY_ROLES, declare
 from gongshu.auth.service import Actor, require
 from gongshu.errors import Invalid, NotFound
+from gongshu.ingest.service.codes import CODE_TABLES, code_table_for
 from gongshu.kit.identifiers import mask_id_number
 from gongshu.library.models import KINDS, LibraryBuild, LibraryConflict
 from gongshu.store import registry
@@ -38,7 +39,9 @@ def _mask(attr: dict, value: str | None) -> tuple[str, bool]:
         return mask_id_number(value), True
     if attr.get("grade") in MASKED_GRADES:
         return "＊" * min(len(value), 6), True
-    return value, False
+    table = code_table_for(attr["name"])
+    label = CODE_TABLES[table].label(value) if table and table != "division" else None
+    return (f"{value}（{label}）" if label else value), False
 
 
 def record(session: Session, *, actor: Actor, kind: str, subject: str) -> dict:
