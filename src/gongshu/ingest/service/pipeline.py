@@ -1,0 +1,340 @@
+"""The work of one load between receiving it and applying it (R-AGG-3, R-AGG-6): read the source in
+record batches, validate each batch (vectorised), stream the valid rows into a new table of the resource
+store in a worker thread while writing the Parquet files, find duplicate keys across batches (DuckDB),
+build the new state (full replace, or the serving version merged with upserts and deletes), count the
+differences, and write the rejected-rows report. Nothing here touches the metadata database: the
+caller (:func:`gongshu.ingest.service.loads.process`) applies the outcome in one transaction.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import shutil
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from gongshu.config import get_settings
+from gongshu.errors import Invalid
+from gongshu.ingest.models import DataVersion
+from gongshu.ingest.service import spec as specs
+from gongshu.ingest.service.files import snapshot_path, snapshots_dir
+from gongshu.ingest.service.readers import open_reader
+from gongshu.ingest.service.validate import RULES, check_header, output_schema, validate_batch
+from gongshu.store import registry
+from gongshu.store.service import (
+    SnapshotWriter,
+    diff_snapshots,
+    duplicate_keys,
+    file_sm3,
+    merge_snapshot,
+)
+
+log = logging.getLogger(__name__)
+
+#: at most this many problems are kept in the load's report (all are in the rejects file)
+REPORT_SAMPLE = 200
+REJECT_SCHEMA = pa.schema([("_row", pa.int64()), ("field", pa.large_string()), ("value", pa.large_string()),
+                           ("rule", pa.large_string()), ("message", pa.large_string()),
+                           ("message_en", pa.large_string())])
+
+
+def source_file(work: Path) -> Path:
+    return next(work.glob("source*"))
+
+
+@dataclass
+class Plan:
+    load_id: int
+    entry_id: int
+    entry_name: str
+    org_id: int
+    mode: str
+    dry_run: bool
+    filename: str
+    format: str | None
+    encoding: str | None
+    snapshot: dict
+    max_error_rate: float
+    base: DataVersion | None
+    created_by: int | None
+    channel: str
+
+
+@dataclass
+class Outcome:
+    report: dict
+    rows_read: int
+    rows_valid: int
+    rows_rejected: int
+    status: str  # rejected / checked / ready
+    error: str = ""
+    error_en: str = ""
+    snapshot: Path | None = None
+    snapshot_sm3: str = ""
+    rows: int = 0
+    counts: dict | None = None
+    columns: list | None = None
+
+
+def validate_and_build(plan: Plan, work: Path, table: str) -> Outcome:
+    spec = specs.load_spec(plan.snapshot, filename=plan.filename)
+    columns = specs.columns_of(plan.snapshot)
+    keys = [c.name for c in columns if c.key]
+    source = source_file(work)
+    delete_only = _deletes(work) is not None and source.stat().st_size == 0
+    reader = None if delete_only else open_reader(source, filename=plan.filename, format=plan.format,
+                                                   encoding=plan.encoding)
+    if reader is not None:
+        check_header(reader.header, spec)
+    base_path = snapshot_path(plan.base) if plan.base is not None else None
+    merging = plan.mode == "upsert" and base_path is not None
+    # full replace (or a first upsert): the new table is exactly the valid rows in file order, so the
+    # store writes them while the file is still being read; the write commits only once the load is accepted
+    feed = _StoreFeed(table, columns) if reader is not None and not plan.dry_run and not merging else None
+    try:
+        rows_read = _validate_into(reader, spec, columns, keys, work, feed)
+        return _build(plan, work, table, reader, columns, keys, rows_read, delete_only, base_path, merging, feed)
+    finally:
+        if feed is not None:
+            feed.abort()
+
+
+def _validate_into(reader, spec, columns, keys: list[str], work: Path, feed: _StoreFeed | None) -> int:
+    """Read and validate every batch: the valid rows go to ``delta.parquet`` (the new rows, without
+    ``_row``), their ``_row`` and key columns to ``valid.parquet`` (for the duplicate check), the problems
+    to ``rejects.parquet``, and the valid rows to the store writer when there is one."""
+    schema = output_schema(spec)
+    labels = {c.name: c.label for c in columns}
+    row_keys = pa.schema([schema.field("_row"), *(schema.field(k) for k in keys)])
+    rows_read = 0
+    with SnapshotWriter(work / "delta.parquet", pa.schema([f for f in schema if f.name != "_row"]), labels) as delta, \
+            SnapshotWriter(work / "valid.parquet", row_keys, {}) as valid, \
+            SnapshotWriter(work / "rejects.parquet", REJECT_SCHEMA, {}) as rejects:
+        for batch in reader.batches(batch_rows=get_settings().ingest_batch_rows) if reader else ():
+            rows_read += batch.num_rows
+            good, bad = validate_batch(batch, spec)
+            if feed is not None:
+                feed.put(good)
+            delta.write(good)
+            valid.write(good)
+            rejects.write(bad.cast(REJECT_SCHEMA))
+    return rows_read
+
+
+def _build(plan: Plan, work: Path, table: str, reader, columns, keys: list[str], rows_read: int,
+           delete_only: bool, base_path: Path | None, merging: bool, feed: _StoreFeed | None) -> Outcome:
+    if rows_read == 0 and not delete_only:
+        raise Invalid(f"文件“{plan.filename}”没有数据行", f"File '{plan.filename}' has no data rows",
+                      details=[{"file": plan.filename, "row": 2, "problem": "empty"}])
+    dups = duplicate_keys(work / "valid.parquet", keys) if keys else pa.table({"_row": pa.array([], pa.int64())})
+    _add_duplicate_rejects(work, dups, columns, keys)
+    con = _duck(work)
+    rej_rows, per_rule = _reject_counts(con, work / "rejects.parquet")
+    rows_valid = rows_read - rej_rows
+    report = {"format": reader.format if reader else "ndjson", "encoding": reader.encoding if reader else None,
+              "header": reader.header if reader else [], "notes": list(getattr(reader, "notes", []) or []), "rules": per_rule,
+              "problems": _sample(con, work / "rejects.parquet")}
+    rate = rej_rows / rows_read if rows_read else 0.0
+    if rej_rows and rate > plan.max_error_rate:
+        _write_rejects_csv(con, work, plan.filename)
+        limit = f"{plan.max_error_rate:.1%}"
+        return Outcome(report, rows_read, rows_valid, rej_rows, "rejected",
+                        f"{rej_rows} 行（{rate:.1%}）未通过校验，超过本目录允许的 {limit}，整批拒收，未入库",
+                        f"{rej_rows} rows ({rate:.1%}) failed validation, above the entry's limit of {limit}; "
+                        "the whole load was refused and nothing was loaded")
+    if rej_rows:
+        _write_rejects_csv(con, work, plan.filename)
+    if plan.dry_run:
+        return Outcome(report, rows_read, rows_valid, rej_rows, "checked")
+    delta = work / "delta.parquet"
+    if dups.num_rows:
+        # rare: rows with a duplicated key are rejects too; the streamed write is dropped and redone
+        if feed is not None:
+            feed.abort()
+            feed = None
+        _drop_duplicates(con, work, delta)
+    con.close()
+    snap = snapshots_dir(plan.entry_id) / f"l{plan.load_id}.parquet"
+    if merging:
+        if not keys:
+            raise Invalid("本目录没有主键信息项，只能全量替换", "This entry has no key items: only full replace is possible",
+                          field="mode")
+        rows = merge_snapshot(base=base_path, delta=delta, deletes=_deletes(work), keys=keys, out=snap)
+    else:
+        shutil.move(delta, snap)
+        rows = pq.ParquetFile(snap).metadata.num_rows
+    if feed is not None:
+        feed.finish()  # the store commits the streamed rows while the snapshot is digested and compared
+    counts = diff_snapshots(base_path if _same_columns(plan.base, columns) else None, snap, keys=keys,
+                            columns=[c.name for c in columns])
+    snap_sm3 = file_sm3(snap)
+    store = registry.get_store()
+    if feed is not None:
+        feed.wait()
+    else:
+        store.write_batches(table, columns, pq.ParquetFile(snap).iter_batches(batch_size=50_000), create=True)
+    store.finish_table(table, columns)
+    return Outcome(report, rows_read, rows_valid, rej_rows, "ready", snapshot=snap, snapshot_sm3=snap_sm3,
+                    rows=rows, counts=vars(counts), columns=specs.columns_json(columns))
+
+
+def _drop_duplicates(con, work: Path, delta: Path) -> None:
+    """Remove the rows rejected as duplicate keys from ``delta.parquet`` (row i of it is row i of
+    ``valid.parquet``, which holds their ``_row``)."""
+    kept = work / "delta.kept.parquet"
+    # file order is kept by DuckDB's preserve_insertion_order (no sort of the whole file)
+    con.execute(f"COPY (SELECT d.* EXCLUDE (file_row_number) FROM read_parquet({_lit(delta)}, file_row_number = true) d "  # noqa: S608 - escaped path literals
+                f"WHERE d.file_row_number NOT IN (SELECT v.file_row_number FROM read_parquet({_lit(work / 'valid.parquet')}, "
+                f"file_row_number = true) v WHERE v._row IN (SELECT _row FROM read_parquet({_lit(work / 'rejects.parquet')}) "
+                f"WHERE rule = 'duplicate_key'))) TO {_lit(kept)} (FORMAT parquet, COMPRESSION zstd)")
+    kept.replace(delta)
+
+
+def _duck(work: Path) -> duckdb.DuckDBPyConnection:
+    """DuckDB for the load's reports and rewrites: bounded memory (spills to the load's folder), file order kept."""
+    con = duckdb.connect()
+    con.execute("SET memory_limit = '512MB'")
+    con.execute("SET threads = 2")
+    con.execute("SET preserve_insertion_order = true")
+    con.execute(f"SET temp_directory = {_lit(work / '.duckdb_tmp')}")
+    return con
+
+
+_END = object()
+
+
+class _StoreAborted(Exception):
+    """Raised inside the store writer to roll back a streamed write that is not wanted any more."""
+
+
+class _StoreFeed:
+    """Validated batches handed to ``store.write_batches`` running in a worker thread (one transaction).
+
+    A small queue bounds the memory; :meth:`finish` lets the write commit, :meth:`abort` rolls it back
+    (no table is left behind). An error of the writer surfaces in the caller at the next call.
+    """
+
+    def __init__(self, table: str, columns) -> None:
+        self._queue: queue.Queue = queue.Queue(maxsize=3)
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store-feed")
+        self._future = self._pool.submit(registry.get_store().write_batches, table, columns, self._batches(),
+                                         create=True)
+        self._open = True
+
+    def _batches(self):
+        while True:
+            item = self._queue.get()
+            if item is _END:
+                return
+            if isinstance(item, _StoreAborted):
+                raise item
+            yield item
+
+    def _send(self, item) -> None:
+        while True:
+            if self._future.done():
+                self._future.result()  # the writer failed: raise its error here
+                raise RuntimeError("store writer stopped early")
+            try:
+                self._queue.put(item, timeout=0.2)
+                return
+            except queue.Full:
+                continue
+
+    def put(self, batch: pa.Table) -> None:
+        if batch.num_rows:
+            self._send(batch)
+
+    def finish(self) -> None:
+        self._send(_END)
+        self._open = False
+
+    def wait(self) -> None:
+        try:
+            self._future.result()
+        finally:
+            self._pool.shutdown()
+
+    def abort(self) -> None:
+        """Roll the streamed write back unless it was finished, and wait for the writer; never raises."""
+        if self._open and not self._future.done():
+            try:
+                self._send(_StoreAborted())
+            except Exception:  # noqa: BLE001 - the writer failed on its own; it rolled back already
+                log.debug("store writer already stopped", exc_info=True)
+        self._open = False
+        try:
+            self._future.result()
+        except _StoreAborted:
+            pass
+        except Exception:  # noqa: BLE001 - the caller is already failing (or the writer was told to stop)
+            log.debug("store writer failed while aborting", exc_info=True)
+        self._pool.shutdown()
+
+
+def _lit(path: Path) -> str:
+    """A path as a DuckDB string literal (paths are ours, quotes doubled all the same)."""
+    return "'" + str(path).replace("'", "''") + "'"
+
+
+def _same_columns(base: DataVersion | None, columns) -> bool:
+    return base is not None and base.columns == specs.columns_json(columns)
+
+
+def _deletes(work: Path) -> Path | None:
+    path = work / "deletes.parquet"
+    return path if path.exists() else None
+
+
+def _add_duplicate_rejects(work: Path, dups: pa.Table, columns, keys: list[str]) -> None:
+    if dups.num_rows == 0:
+        return
+    labels = "、".join(c.label for c in columns if c.key)
+    first = dups.column("dup_of_row").to_pylist() if "dup_of_row" in dups.column_names else [None] * dups.num_rows
+    rows = dups.column("_row").to_pylist()
+    extra = pa.table({
+        "_row": pa.array(rows, pa.int64()),
+        "field": pa.array([labels] * len(rows), pa.large_string()),
+        "value": pa.array([""] * len(rows), pa.large_string()),
+        "rule": pa.array(["duplicate_key"] * len(rows), pa.large_string()),
+        "message": pa.array([f"主键（{labels}）重复：与第 {f} 行相同" for f in first], pa.large_string()),
+        "message_en": pa.array([f"Duplicate key ({labels}): same as row {f}" for f in first], pa.large_string()),
+    })
+    merged = pa.concat_tables([pq.read_table(work / "rejects.parquet").cast(REJECT_SCHEMA), extra])
+    pq.write_table(merged, work / "rejects.parquet", compression="zstd")
+
+
+def _reject_counts(con, path: Path) -> tuple[int, dict]:
+    src = f"read_parquet({_lit(path)})"
+    rows = con.execute(f"SELECT count(DISTINCT _row) FROM {src}").fetchone()[0]  # noqa: S608 - our column names, escaped path literals
+    per_rule = {}
+    for rule, n in con.execute(f"SELECT rule, count(*) FROM {src} GROUP BY rule ORDER BY 2 DESC").fetchall():  # noqa: S608 - our column names, escaped path literals
+        zh, en = RULES.get(rule, (rule, rule)) if rule != "duplicate_key" else ("主键重复", "Duplicate key")
+        per_rule[rule] = {"count": n, "zh": zh, "en": en}
+    return rows, per_rule
+
+
+def _sample(con, path: Path) -> list[dict]:
+    cur = con.execute(f"SELECT _row, field, value, rule, message, message_en FROM read_parquet({_lit(path)}) "  # noqa: S608 - our column names, escaped path literals
+                      f"ORDER BY _row, field LIMIT {REPORT_SAMPLE}")
+    return [dict(zip(("row", "field", "value", "rule", "message", "message_en"), r, strict=True))
+            for r in cur.fetchall()]
+
+
+def _write_rejects_csv(con, work: Path, filename: str) -> None:
+    """The rejected rows report (file, row, field, value, rule, reason), UTF-8 with BOM for Excel."""
+    table = con.sql(
+        f"SELECT ? AS 文件, _row AS 行号, field AS 信息项, value AS 值, rule AS 规则, message AS 说明, "  # noqa: S608 - our column names, escaped path literals
+        f"message_en AS description FROM read_parquet({_lit(work / 'rejects.parquet')}) ORDER BY _row, field",
+        params=[filename]).to_arrow_table()
+    out = work / "rejects.csv"
+    with open(out, "wb") as fh:
+        fh.write("\ufeff".encode())
+        pacsv.write_csv(table, fh)
