@@ -162,7 +162,7 @@ def _orgs_and_people(session: Session, seed: int, fake: Faker, city: DemoCity) -
 
 def _elements_and_rules(session: Session, city: DemoCity) -> None:
     admin = _actors(session)["admin"]
-    org_ids = dict(session.execute(select(Org.short_name, Org.id)).tuples().all())
+    org_ids = dict(session.execute(select(Org.short_name, Org.id)).all())
     for el in ELEMENTS:
         elements.create_element(session, actor=admin, code=el.code, name=el.name, type=el.type, length=el.length,
                                 definition=el.definition, source_org_id=org_ids[ORG_BY_KEY[el.source].short],

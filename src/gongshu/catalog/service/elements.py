@@ -76,7 +76,7 @@ def usage(session: Session, *, element_id: int) -> list[tuple[CatalogEntry, Data
     return list(session.execute(
         select(CatalogEntry, DataItem).join(DataItem, DataItem.entry_id == CatalogEntry.id)
         .where(DataItem.element_id == element_id, CatalogEntry.status != "withdrawn")
-        .order_by(CatalogEntry.org_id, CatalogEntry.code, DataItem.seq)).tuples())
+        .order_by(CatalogEntry.org_id, CatalogEntry.code, DataItem.seq)).all())
 
 
 def list_elements(session: Session, *, actor: Actor, q: str = "", source_org_id: int | None = None) -> list[DataElement]:

@@ -168,7 +168,7 @@ def status_counts(session: Session, *, actor: Actor, org_id: int | None = None) 
     if org_id:
         sub = sub.where(CatalogEntry.org_id == org_id)
     sub = sub.subquery()
-    return dict(session.execute(select(sub.c.status, func.count()).group_by(sub.c.status)).tuples().all())
+    return dict(session.execute(select(sub.c.status, func.count()).group_by(sub.c.status)).all())
 
 
 def items_of(session: Session, *, entry_id: int) -> list[DataItem]:
@@ -178,7 +178,7 @@ def items_of(session: Session, *, entry_id: int) -> list[DataItem]:
 def element_codes_of(session: Session, *, entry_id: int) -> dict[int, str]:
     """Data item id -> bound data element code."""
     rows = session.execute(select(DataItem.id, DataElement.code).join(DataElement, DataElement.id == DataItem.element_id)
-                           .where(DataItem.entry_id == entry_id)).tuples().all()
+                           .where(DataItem.entry_id == entry_id)).all()
     return dict(rows)
 
 

@@ -91,7 +91,7 @@ def rank(session: Session, *, code: str) -> int:
 
 def ranks(session: Session) -> dict[str, int]:
     """Grade code → rank, in one query (for callers that compare many grades)."""
-    return dict(session.execute(select(Grade.code, Grade.rank)).tuples().all())
+    return dict(session.execute(select(Grade.code, Grade.rank)).all())
 
 
 # Suggestions ------------------------------------------------------------------------

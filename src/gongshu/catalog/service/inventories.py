@@ -217,7 +217,7 @@ def _published(session: Session, org_id: int | None) -> list[tuple[CatalogEntry,
             .order_by(CatalogEntry.org_id, CatalogEntry.code))
     if org_id is not None:
         stmt = stmt.where(CatalogEntry.org_id == org_id)
-    return list(session.execute(stmt).tuples())
+    return list(session.execute(stmt).all())
 
 
 def _org_names(session: Session) -> dict[int, tuple[str, str]]:
@@ -291,7 +291,7 @@ def _collection_rows(session: Session, org_id: int | None) -> list[dict[str, Any
         stmt = (select(CatalogEntry, DataItem).join(DataItem, DataItem.entry_id == CatalogEntry.id)
                 .where(DataItem.element_id.in_([e.id for e in sourced]), CatalogEntry.status != "withdrawn")
                 .order_by(CatalogEntry.code, DataItem.seq))
-        for entry, item in session.execute(stmt).tuples():
+        for entry, item in session.execute(stmt):
             bound.setdefault((item.element_id, entry.org_id), []).append((entry, item))
     rows = []
     for el in sourced:
@@ -310,7 +310,7 @@ def _collection_rows(session: Session, org_id: int | None) -> list[dict[str, Any
               .where(SourceConflict.status == "open").order_by(DataElement.code, SourceConflict.id))
     if org_id is not None:
         c_stmt = c_stmt.where(SourceConflict.claimant_org_id == org_id)
-    for c, el, entry in session.execute(c_stmt).tuples():
+    for c, el, entry in session.execute(c_stmt):
         item = session.get(DataItem, c.claimant_item_id) if c.claimant_item_id else None
         rows.append({"org_id": c.claimant_org_id, "org_name": names.get(c.claimant_org_id, ("", ""))[0],
                      "element_code": el.code, "element_name": el.name, "source_basis": el.source_basis,

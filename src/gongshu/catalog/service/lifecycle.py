@@ -74,7 +74,7 @@ def review_queue(session: Session, *, actor: Actor) -> list[tuple[CatalogEntry, 
     require(actor, "catalog.entry.view_all")
     rows = session.execute(select(CatalogEntry, Review).join(Review, Review.entry_id == CatalogEntry.id)
                            .where(CatalogEntry.status == "submitted", Review.decision.is_(None))
-                           .order_by(Review.due_date, Review.id)).tuples().all()
+                           .order_by(Review.due_date, Review.id)).all()
     return list(rows)
 
 

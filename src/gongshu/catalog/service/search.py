@@ -278,7 +278,7 @@ def reindex_all(session: Session, *, actor: Actor) -> int:
         .join(CatalogEntry, CatalogEntry.id == EntryVersion.entry_id)
         .where(CatalogEntry.status != "withdrawn").order_by(EntryVersion.entry_id)
     ).all()
-    orgs = dict(session.execute(select(Org.id, Org.name)).tuples().all())
+    orgs = dict(session.execute(select(Org.id, Org.name)).all())
     rows = []
     for ver, org_id in found:
         snap = dict(ver.snapshot or {})

@@ -212,7 +212,7 @@ def _working_copies(session: Session, entries: list[CatalogEntry]) -> dict[int, 
     if not entries:
         return {}
     orgs = {o.id: o for o in auth_service.orgs(session)}
-    elements = dict(session.execute(select(DataElement.id, DataElement.code)).tuples().all())
+    elements = dict(session.execute(select(DataElement.id, DataElement.code)).all())
     items: dict[int, list[DataItem]] = {e.id: [] for e in entries}
     for part in _chunks(list(items)):
         for it in session.scalars(select(DataItem).where(DataItem.entry_id.in_(part))
