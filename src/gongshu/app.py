@@ -25,6 +25,7 @@ from gongshu.errors import GongshuError
 from gongshu.ingest import api as ingest_api
 from gongshu.ingest import api_pull as ingest_api_pull
 from gongshu.ingest import views as ingest_views
+from gongshu.ingest import views_pull as ingest_views_pull
 from gongshu.jobs.service import InProcessRunner
 from gongshu.kit import textsearch
 from gongshu.kit.context import new_request_id
@@ -41,7 +42,8 @@ log = logging.getLogger("gongshu")
 ROUTERS = [
     web_views.router, auth_views.router, auth_api.router, audit_views.router, audit_api.router,
     tasks_views.router, tasks_api.router, catalog_views.router, catalog_api.router,
-    ingest_views.router, ingest_api.router, ingest_api_pull.router, library_more_views.router,
+    ingest_views.router, ingest_api.router, ingest_api_pull.router, ingest_views_pull.router,
+    library_more_views.router,
     library_views.router,
 ]
 

@@ -211,14 +211,14 @@ def test_r_agg_6_copy_table(store):
 
 
 def test_r_agg_6_load_does_not_block_lookups(store):
-    """While another thread loads 300k rows in one long transaction, lookups on the serving table answer fast."""
+    """While another thread loads 100k rows in one long transaction, lookups on the serving table answer fast."""
     _load(store, "rd_1_1", PERSON, [persons(0, 20_000)])
     keys = persons(0, 20_000).column("c1").to_pylist()
     started, done = threading.Event(), threading.Event()
     failure: list[BaseException] = []
 
     def batches():
-        for i in range(30):
+        for i in range(10):
             yield persons(100_000 + i * 10_000, 10_000)
             started.set()
 
@@ -244,8 +244,9 @@ def test_r_agg_6_load_does_not_block_lookups(store):
         worst = max(worst, time.perf_counter() - t0)
         assert got[0]["c1"] == k
         n += 1
+        time.sleep(0.002)  # a steady stream of lookups, not a busy loop starving the writer
     t.join()
     assert not failure, failure
-    assert store.count("rd_1_2") == 300_000
+    assert store.count("rd_1_2") == 100_000
     assert n > 20, "the load finished before lookups could be measured"
     assert worst < 0.2, f"slowest lookup during the load took {worst * 1000:.0f} ms over {n} lookups"
