@@ -21,7 +21,7 @@ router = APIRouter(include_in_schema=False)
 BASE = "/workbench/ingest"
 WORKBENCH_LINKS.append((BASE, "数据归集", "Data aggregation", "ingest.view"))
 WORKBENCH_LINKS.append((BASE + "?all=1", "全市归集情况", "Aggregation city-wide", "ingest.view_all"))
-TASK_LINKS["catalog_entry"] = TASK_LINKS.get("catalog_entry", "/workbench/catalog/{id}")
+TASK_LINKS[freshness.TASK_SUBJECT] = BASE + "/entries/{id}"
 ENCODINGS = ("", "utf-8", "utf-8-sig", "gbk", "gb18030")
 BADGE = {"unattached": "", "fresh": "green", "late": "red", "applied": "green", "rejected": "red", "failed": "red",
          "checked": "blue", "queued": "amber", "validating": "amber", "current": "green", "kept": "", "expired": ""}

@@ -22,6 +22,8 @@ from gongshu.jobs.service import periodic
 from gongshu.tasks import service as tasks
 
 LATE_TASK = "ingest.late"
+#: inbox items about an entry's data link to its aggregation page (ingest/views.py)
+TASK_SUBJECT = "ingest_entry"
 #: working days the department has to load after it is told a load is late
 LATE_TASK_WORKDAYS = 3
 CYCLE_DAYS = {"实时": 1, "每日": 1, "每周": 7}
@@ -66,7 +68,7 @@ def mark_loaded(session: Session, *, entry_id: int, org_id: int, cycle: str, ver
     session.flush()
     session.execute(update(LateLoad).where(LateLoad.entry_id == entry_id, LateLoad.loaded_on.is_(None))
                     .values(loaded_on=on))
-    tasks.close_tasks(session, actor=SYSTEM, kind=LATE_TASK, subject_type="catalog_entry", subject_id=entry_id)
+    tasks.close_tasks(session, actor=SYSTEM, kind=LATE_TASK, subject_type=TASK_SUBJECT, subject_id=entry_id)
     return state
 
 
@@ -91,7 +93,7 @@ def sweep_late(session: Session, *, on: date | None = None, names: dict[int, str
         session.add(LateLoad(entry_id=state.entry_id, org_id=state.org_id, due_date=state.next_due, detected_on=on))
         state.late_count += 1
         name = (names or {}).get(state.entry_id, f"#{state.entry_id}")
-        tasks.open_task(session, actor=SYSTEM, kind=LATE_TASK, subject_type="catalog_entry",
+        tasks.open_task(session, actor=SYSTEM, kind=LATE_TASK, subject_type=TASK_SUBJECT,
                         subject_id=state.entry_id, org_id=state.org_id, workdays=LATE_TASK_WORKDAYS,
                         title=f"《{name}》数据逾期未更新（更新周期{state.update_cycle}，应于 {state.next_due} 前更新）",
                         basis="R-AGG-1 按更新周期归集", start=on)
