@@ -59,27 +59,33 @@ def browser_path() -> str:
     return path
 
 
-@pytest.fixture(scope="session")
-def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    data = tmp_path_factory.mktemp("live")
-    env = {**os.environ, "GONGSHU_DATA_DIR": str(data), "GONGSHU_DATABASE_URL": "", "PYTHONPATH": str(ROOT)}
-    gongshu = [sys.executable, "-m", "gongshu.cli"]
-    subprocess.run([*gongshu, "db", "upgrade"], env=env, check=True, capture_output=True)
-    subprocess.run([sys.executable, "-c", SEED], env=env, check=True, capture_output=True, cwd=ROOT)
+GONGSHU = [sys.executable, "-m", "gongshu.cli"]
+
+
+def serve(env: dict) -> tuple[subprocess.Popen, str]:
+    """Start `gongshu serve` on a free port with ``env`` and wait until the login page answers."""
     port = _free_port()
-    proc = subprocess.Popen([*gongshu, "serve", "--port", str(port)], env=env, stdout=subprocess.PIPE,
+    proc = subprocess.Popen([*GONGSHU, "serve", "--port", str(port)], env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
             if httpx.get(base + "/login", timeout=1).status_code == 200:
-                break
+                return proc, base
         except httpx.HTTPError:
             time.sleep(0.3)
-    else:
-        proc.kill()
-        pytest.fail("server did not start: " + proc.stdout.read().decode(errors="replace")[-2000:])
+    proc.kill()
+    pytest.fail("server did not start: " + proc.stdout.read().decode(errors="replace")[-2000:])
+
+
+@pytest.fixture(scope="session")
+def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    data = tmp_path_factory.mktemp("live")
+    env = {**os.environ, "GONGSHU_DATA_DIR": str(data), "GONGSHU_DATABASE_URL": "", "PYTHONPATH": str(ROOT)}
+    subprocess.run([*GONGSHU, "db", "upgrade"], env=env, check=True, capture_output=True)
+    subprocess.run([sys.executable, "-c", SEED], env=env, check=True, capture_output=True, cwd=ROOT)
+    proc, base = serve(env)
     yield base
     proc.terminate()
     proc.wait(timeout=10)

@@ -8,15 +8,13 @@ import csv
 import os
 import re
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.browser.conftest import ROOT, SCREENS, _free_port
+from tests.browser.conftest import GONGSHU, ROOT, SCREENS, serve
 from tests.browser.test_catalog_flow import _logout
 
 pytestmark = pytest.mark.browser
@@ -29,25 +27,11 @@ FIXED = "户籍人口基本信息-部门导出-已修正.csv"
 def demo_server(tmp_path_factory: pytest.TempPathFactory, browser_path) -> Iterator[tuple[str, Path]]:
     data = tmp_path_factory.mktemp("demo")
     env = {**os.environ, "GONGSHU_DATA_DIR": str(data), "GONGSHU_DATABASE_URL": "", "PYTHONPATH": str(ROOT)}
-    gongshu = [sys.executable, "-m", "gongshu.cli"]
-    seeded = subprocess.run([*gongshu, "demo", "--data-dir", str(data), "--force", "--no-serve", "--persons", "3000",
+    seeded = subprocess.run([*GONGSHU, "demo", "--data-dir", str(data), "--force", "--no-serve", "--persons", "3000",
                              "--entities", "300"], env=env, capture_output=True)
     if seeded.returncode:
         pytest.fail("demo did not seed: " + (seeded.stdout + seeded.stderr).decode(errors="replace")[-3000:])
-    port = _free_port()
-    proc = subprocess.Popen([*gongshu, "serve", "--port", str(port)], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(base + "/login", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.3)
-    else:
-        proc.kill()
-        pytest.fail("server did not start: " + proc.stdout.read().decode(errors="replace")[-2000:])
+    proc, base = serve(env)
     yield base, data / "demo-source-files"
     proc.terminate()
     proc.wait(timeout=10)
