@@ -153,11 +153,8 @@ def current_revisions(engine: Engine) -> set[str]:
         return {r[0] for r in conn.exec_driver_sql("SELECT version_num FROM alembic_version")}
 
 
-def reset_postgres_database(url: str) -> None:
-    """Create the PostgreSQL database of ``url`` if missing and empty its public schema.
-
-    For the test suite and the benchmarks, which build every table by running the migrations.
-    """
+def ensure_postgres_database(url: str) -> None:
+    """Create the PostgreSQL database of ``url`` when it is missing (an existing one is left alone)."""
     u = make_url(url)
     admin = create_engine(u.set(database="postgres"), isolation_level="AUTOCOMMIT")
     try:
@@ -166,7 +163,15 @@ def reset_postgres_database(url: str) -> None:
                 conn.execute(text(f'CREATE DATABASE "{u.database}"'))
     finally:
         admin.dispose()
-    eng = create_engine(u)
+
+
+def reset_postgres_database(url: str) -> None:
+    """Create the PostgreSQL database of ``url`` if missing and empty its public schema.
+
+    For the test suite and the benchmarks, which build every table by running the migrations.
+    """
+    ensure_postgres_database(url)
+    eng = create_engine(make_url(url))
     try:
         with eng.begin() as conn:
             conn.execute(text("DROP SCHEMA public CASCADE"))

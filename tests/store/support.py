@@ -17,9 +17,8 @@ from decimal import Decimal
 
 import pyarrow as pa
 import pytest
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
+from gongshu.db import ensure_postgres_database
 from gongshu.store.service import ARROW_TYPES, Column, ResourceStore
 
 PG_URL = os.environ.get("GONGSHU_TEST_DATABASE_URL", "")
@@ -44,22 +43,11 @@ PERSON = [Column("c1", "公民身份号码", "C", 18, key=True), Column("c2", "�
           Column("c3", "出生日期", "D"), Column("c4", "月收入", "Y")]
 
 
-def ensure_database(url: str) -> None:
-    """Create the PostgreSQL database of ``url`` when it is missing (never touches an existing one)."""
-    u = make_url(url)
-    admin = create_engine(u.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            if not conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :d"), {"d": u.database}).scalar():
-                conn.execute(text(f'CREATE DATABASE "{u.database}"'))
-    finally:
-        admin.dispose()
-
 
 def open_store(dialect: str, tmp_path) -> ResourceStore:
     if dialect == "sqlite":
         return ResourceStore(f"sqlite:///{tmp_path / 'resources.db'}")
-    ensure_database(PG_URL)
+    ensure_postgres_database(PG_URL)
     return ResourceStore(PG_URL, schema=f"resdata_test_{uuid.uuid4().hex[:8]}")
 
 

@@ -29,6 +29,8 @@ from gongshu.store.snapshots import (
     duplicate_keys,
     file_sm3,
     merge_snapshot,
+    sql_ident,
+    sql_literal,
 )
 from gongshu.store.tables import (
     ARROW_TYPES,
@@ -54,7 +56,7 @@ from gongshu.store.tables import (
 )
 
 __all__ = ["ARROW_TYPES", "Column", "DiffCounts", "ResourceStore", "SnapshotWriter", "arrow_schema", "diff_rows",
-           "diff_snapshots", "duplicate_keys", "file_sm3", "merge_snapshot"]
+           "diff_snapshots", "duplicate_keys", "file_sm3", "merge_snapshot", "sql_ident", "sql_literal"]
 
 MAX_PAGE = 10_000
 PG_COPY_ROWS = 50_000

@@ -345,3 +345,13 @@ def _fetch(con, sql: str, limit: int, offset: int) -> list[dict]:
     cur = con.execute(f"{sql} LIMIT {limit} OFFSET {offset}")
     names = [d[0] for d in cur.description]
     return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+
+
+def sql_literal(value: object) -> str:
+    """A value (text or path) as a DuckDB string literal, quotes doubled — for our own paths and names."""
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def sql_ident(name: str) -> str:
+    """A column name as a quoted DuckDB identifier."""
+    return '"' + name.replace('"', '""') + '"'

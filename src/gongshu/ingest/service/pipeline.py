@@ -34,6 +34,7 @@ from gongshu.store.service import (
     duplicate_keys,
     file_sm3,
     merge_snapshot,
+    sql_literal,
 )
 
 log = logging.getLogger(__name__)
@@ -190,10 +191,10 @@ def _drop_duplicates(con, work: Path, delta: Path) -> None:
     ``valid.parquet``, which holds their ``_row``)."""
     kept = work / "delta.kept.parquet"
     # file order is kept by DuckDB's preserve_insertion_order (no sort of the whole file)
-    con.execute(f"COPY (SELECT d.* EXCLUDE (file_row_number) FROM read_parquet({_lit(delta)}, file_row_number = true) d "  # noqa: S608 - escaped path literals
-                f"WHERE d.file_row_number NOT IN (SELECT v.file_row_number FROM read_parquet({_lit(work / 'valid.parquet')}, "
-                f"file_row_number = true) v WHERE v._row IN (SELECT _row FROM read_parquet({_lit(work / 'rejects.parquet')}) "
-                f"WHERE rule = 'duplicate_key'))) TO {_lit(kept)} (FORMAT parquet, COMPRESSION zstd)")
+    con.execute(f"COPY (SELECT d.* EXCLUDE (file_row_number) FROM read_parquet({sql_literal(delta)}, file_row_number = true) d "  # noqa: S608 - escaped path literals
+                f"WHERE d.file_row_number NOT IN (SELECT v.file_row_number FROM read_parquet({sql_literal(work / 'valid.parquet')}, "
+                f"file_row_number = true) v WHERE v._row IN (SELECT _row FROM read_parquet({sql_literal(work / 'rejects.parquet')}) "
+                f"WHERE rule = 'duplicate_key'))) TO {sql_literal(kept)} (FORMAT parquet, COMPRESSION zstd)")
     kept.replace(delta)
 
 
@@ -203,7 +204,7 @@ def _duck(work: Path) -> duckdb.DuckDBPyConnection:
     con.execute("SET memory_limit = '512MB'")
     con.execute("SET threads = 2")
     con.execute("SET preserve_insertion_order = true")
-    con.execute(f"SET temp_directory = {_lit(work / '.duckdb_tmp')}")
+    con.execute(f"SET temp_directory = {sql_literal(work / '.duckdb_tmp')}")
     return con
 
 
@@ -279,11 +280,6 @@ class _StoreFeed:
         self._pool.shutdown()
 
 
-def _lit(path: Path) -> str:
-    """A path as a DuckDB string literal (paths are ours, quotes doubled all the same)."""
-    return "'" + str(path).replace("'", "''") + "'"
-
-
 def _same_columns(base: DataVersion | None, columns) -> bool:
     return base is not None and base.columns == specs.columns_json(columns)
 
@@ -312,7 +308,7 @@ def _add_duplicate_rejects(work: Path, dups: pa.Table, columns, keys: list[str])
 
 
 def _reject_counts(con, path: Path) -> tuple[int, dict]:
-    src = f"read_parquet({_lit(path)})"
+    src = f"read_parquet({sql_literal(path)})"
     rows = con.execute(f"SELECT count(DISTINCT _row) FROM {src}").fetchone()[0]  # noqa: S608 - our column names, escaped path literals
     per_rule = {}
     for rule, n in con.execute(f"SELECT rule, count(*) FROM {src} GROUP BY rule ORDER BY 2 DESC").fetchall():  # noqa: S608 - our column names, escaped path literals
@@ -322,7 +318,7 @@ def _reject_counts(con, path: Path) -> tuple[int, dict]:
 
 
 def _sample(con, path: Path) -> list[dict]:
-    cur = con.execute(f"SELECT _row, field, value, rule, message, message_en FROM read_parquet({_lit(path)}) "  # noqa: S608 - our column names, escaped path literals
+    cur = con.execute(f"SELECT _row, field, value, rule, message, message_en FROM read_parquet({sql_literal(path)}) "  # noqa: S608 - our column names, escaped path literals
                       f"ORDER BY _row, field LIMIT {REPORT_SAMPLE}")
     return [dict(zip(("row", "field", "value", "rule", "message", "message_en"), r, strict=True))
             for r in cur.fetchall()]
@@ -332,7 +328,7 @@ def _write_rejects_csv(con, work: Path, filename: str) -> None:
     """The rejected rows report (file, row, field, value, rule, reason), UTF-8 with BOM for Excel."""
     table = con.sql(
         f"SELECT ? AS 文件, _row AS 行号, field AS 信息项, value AS 值, rule AS 规则, message AS 说明, "  # noqa: S608 - our column names, escaped path literals
-        f"message_en AS description FROM read_parquet({_lit(work / 'rejects.parquet')}) ORDER BY _row, field",
+        f"message_en AS description FROM read_parquet({sql_literal(work / 'rejects.parquet')}) ORDER BY _row, field",
         params=[filename]).to_arrow_table()
     out = work / "rejects.csv"
     with open(out, "wb") as fh:

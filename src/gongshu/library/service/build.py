@@ -29,7 +29,7 @@ from gongshu.ingest.service import versions as ingest_versions
 from gongshu.ingest.service.files import snapshot_path
 from gongshu.library.models import KINDS, LibraryBuild, LibraryConflict
 from gongshu.store import registry
-from gongshu.store.service import Column
+from gongshu.store.service import Column, sql_literal
 
 declare("library.build", "重建基础库（人口库、法人库）", "Rebuild the base libraries", {"authority_admin"})
 
@@ -70,10 +70,6 @@ def _sources(session: Session, kind: str) -> tuple[list[dict], dict[str, dict]]:
     return sources, attrs
 
 
-def _lit(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
 def build(session: Session, *, actor: Actor, kind: str, work: Path | None = None) -> LibraryBuild:
     """Materialise a library now; the previous build stays until this one is recorded."""
     require(actor, "library.build")
@@ -94,7 +90,7 @@ def build(session: Session, *, actor: Actor, kind: str, work: Path | None = None
     # choosing is a coalesce per attribute instead of a GROUP BY over one row per subject and attribute
     keys, joins, ranked = [], [], {}
     for r, s in enumerate(sources):
-        key, src = f"CAST(\"{s['key']}\" AS VARCHAR)", f"read_parquet({_lit(s['path'])})"
+        key, src = f"CAST(\"{s['key']}\" AS VARCHAR)", f"read_parquet({sql_literal(s['path'])})"
         any_value = " OR ".join(f"{col} IS NOT NULL" for col in s["attributes"].values())
         cols = ", ".join(f"CAST({col} AS VARCHAR) AS c{r}_{attrs[name]['column']}"
                          for name, col in s["attributes"].items())
@@ -112,16 +108,16 @@ def build(session: Session, *, actor: Actor, kind: str, work: Path | None = None
                         "CASE " + " ".join(f"WHEN {c[2]} IS NOT NULL THEN {c[3]}" for c in cands) + " END")
     select_cols = ", ".join(f"{chosen[a['name']][0]} AS {a['column']}, {chosen[a['name']][1]} AS s{a['column'][1:]}"
                             for a in attrs.values())
-    con.execute(f"COPY (SELECT k, {select_cols} FROM w ORDER BY k) TO {_lit(str(out))} "  # noqa: S608 - our column names, escaped path literals
+    con.execute(f"COPY (SELECT k, {select_cols} FROM w ORDER BY k) TO {sql_literal(str(out))} "  # noqa: S608 - our column names, escaped path literals
                 "(FORMAT parquet, COMPRESSION zstd)")
     # every non-null value of another source that differs from the winner is a conflict
     con.execute("CREATE TEMP TABLE conf (k VARCHAR, attr VARCHAR, chosen_value VARCHAR, chosen_entry INTEGER, "
                 "other_value VARCHAR, other_entry INTEGER)")
-    others = [f"SELECT k, {_lit(name)}, {chosen[name][0]}, {chosen[name][1]}, {c[2]}, {c[3]} FROM w "  # noqa: S608
+    others = [f"SELECT k, {sql_literal(name)}, {chosen[name][0]}, {chosen[name][1]}, {c[2]}, {c[3]} FROM w "  # noqa: S608
               f"WHERE {c[2]} <> {chosen[name][0]}" for name, cands in ranked.items() if len(cands) > 1 for c in cands]
     if others:
         con.execute(f"INSERT INTO conf {' UNION ALL '.join(others)}")
-    con.execute(f"COPY (SELECT * FROM conf ORDER BY k, attr LIMIT {MAX_CONFLICTS}) TO {_lit(str(conflicts_out))} "  # noqa: S608
+    con.execute(f"COPY (SELECT * FROM conf ORDER BY k, attr LIMIT {MAX_CONFLICTS}) TO {sql_literal(str(conflicts_out))} "  # noqa: S608
                 "(FORMAT parquet)")
     n_conflicts = con.execute("SELECT count(*) FROM conf").fetchone()[0]
     con.close()

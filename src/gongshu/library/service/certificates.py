@@ -22,19 +22,12 @@ from gongshu.ingest.service import versions as ingest_versions
 from gongshu.ingest.service.files import snapshot_path
 from gongshu.kit.identifiers import is_valid_id_number, is_valid_uscc, mask_id_number
 from gongshu.library.service import records  # noqa: F401 - declares library.view
+from gongshu.store.service import sql_ident, sql_literal
 
 CERT_WORDS = ("证号", "证书编号", "许可证编号", "证照编号")
 HOLDER_KINDS = {"ric": ("个人", "person"), "uscc": ("法人", "legal entity")}
 #: certificates returned per entry (a holder with more is shown the first ones, and told so)
 MAX_PER_ENTRY = 1000
-
-
-def _lit(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
-def _ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 def _source(session: Session, version) -> dict | None:
@@ -98,8 +91,8 @@ def held_by(session: Session, *, actor: Actor, holder: str) -> list[dict]:
     try:
         con.execute("SET threads=2")
         for s in found:
-            h, names = _ident(s["holder"].name), ", ".join(_ident(c.name) for c in s["columns"])
-            rows = con.sql(f"SELECT {names} FROM read_parquet({_lit(s['path'])}) "  # noqa: S608 - escaped
+            h, names = sql_ident(s["holder"].name), ", ".join(sql_ident(c.name) for c in s["columns"])
+            rows = con.sql(f"SELECT {names} FROM read_parquet({sql_literal(s['path'])}) "  # noqa: S608 - escaped
                            f"WHERE CAST({h} AS VARCHAR) = ? LIMIT ?", params=[holder, MAX_PER_ENTRY + 1]
                            ).to_arrow_table().to_pylist()
             for row in rows[:MAX_PER_ENTRY]:

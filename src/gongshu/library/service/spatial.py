@@ -28,6 +28,7 @@ from gongshu.ingest.service import versions as ingest_versions
 from gongshu.ingest.service.files import snapshot_path
 from gongshu.kit.identifiers import mask_id_number
 from gongshu.library.service import records  # noqa: F401 - declares library.view
+from gongshu.store.service import sql_ident, sql_literal
 
 COORD_TYPES = ("F", "N", "B")
 WKT_WORDS = ("空间范围", "几何", "WKT", "坐标范围")
@@ -38,14 +39,6 @@ NUMBER_RE = r"-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?"
 SRID_RE = r"(?i)^\s*SRID=\d+\s*;\s*"
 DIM_Z_RE = r"^\s*[A-Z]+\s+ZM?\s*[(E]"
 DIM_M_RE = r"^\s*[A-Z]+\s+Z?M\s*[(E]"
-
-
-def _lit(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
-def _ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 def _layer(session: Session, version) -> dict | None:
@@ -131,23 +124,23 @@ def _attributes(layer: dict, row: dict) -> dict:
 
 
 def _envelope_sql(col: str) -> str:
-    w = _ident(col)
-    nums = f"list_transform(regexp_extract_all(_w, {_lit(NUMBER_RE)}), lambda x: CAST(x AS DOUBLE))"
-    stride = (f"(2 + CASE WHEN regexp_matches(_w, {_lit(DIM_Z_RE)}) THEN 1 ELSE 0 END "
-              f"+ CASE WHEN regexp_matches(_w, {_lit(DIM_M_RE)}) THEN 1 ELSE 0 END)")
+    w = sql_ident(col)
+    nums = f"list_transform(regexp_extract_all(_w, {sql_literal(NUMBER_RE)}), lambda x: CAST(x AS DOUBLE))"
+    stride = (f"(2 + CASE WHEN regexp_matches(_w, {sql_literal(DIM_Z_RE)}) THEN 1 ELSE 0 END "
+              f"+ CASE WHEN regexp_matches(_w, {sql_literal(DIM_M_RE)}) THEN 1 ELSE 0 END)")
     return ("SELECT * EXCLUDE (_w), list_filter(_n, lambda v, i: (i - 1) % _s = 0) AS _x, "  # noqa: S608 - escaped
             "list_filter(_n, lambda v, i: (i - 1) % _s = 1) AS _y "
             f"FROM (SELECT *, {nums} AS _n, {stride} AS _s FROM "
-            f"(SELECT *, upper(regexp_replace(CAST({w} AS VARCHAR), {_lit(SRID_RE)}, '')) AS _w FROM src "
+            f"(SELECT *, upper(regexp_replace(CAST({w} AS VARCHAR), {sql_literal(SRID_RE)}, '')) AS _w FROM src "
             f"WHERE {w} IS NOT NULL))")
 
 
 def _query(con: duckdb.DuckDBPyConnection, layer: dict, path: str, bbox: tuple, limit: int) -> list[dict]:
     minx, miny, maxx, maxy = bbox
-    names = ", ".join(_ident(c.name) for c in layer["columns"])
-    con.execute(f"CREATE OR REPLACE TEMP VIEW src AS SELECT {names} FROM read_parquet({_lit(path)})")  # noqa: S608 - escaped
+    names = ", ".join(sql_ident(c.name) for c in layer["columns"])
+    con.execute(f"CREATE OR REPLACE TEMP VIEW src AS SELECT {names} FROM read_parquet({sql_literal(path)})")  # noqa: S608 - escaped
     if layer["geometry"] == "point":
-        x, y = _ident(layer["lon"]), _ident(layer["lat"])
+        x, y = sql_ident(layer["lon"]), sql_ident(layer["lat"])
         sql = (f"SELECT * FROM src WHERE {x} BETWEEN ? AND ? AND {y} BETWEEN ? AND ? LIMIT ?")  # noqa: S608 - escaped
         params = [minx, maxx, miny, maxy, limit]
     else:

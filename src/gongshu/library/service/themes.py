@@ -32,21 +32,13 @@ from gongshu.kit.identifiers import mask_id_number
 from gongshu.library.models import Theme, ThemeBuild
 from gongshu.library.service.records import MASKED_GRADES
 from gongshu.store import registry
-from gongshu.store.service import Column, file_sm3
+from gongshu.store.service import Column, file_sm3, sql_ident, sql_literal
 
 declare("library.theme.manage", "定义并生成主题库", "Define and build thematic libraries", {"authority_admin"})
 
 CODE_RE = re.compile(r"^[a-z][a-z0-9_-]{1,39}$")
 MAX_PARTS = 20
 PAGE_MAX = 500
-
-
-def _lit(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
-def _ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 def _text(value: object, limit: int) -> str:
@@ -116,8 +108,8 @@ def _check_unique(path: Path, column: str, entry_name: str, key: str, n: int) ->
     """A non-key join item must still identify one row per subject (else the join multiplies rows)."""
     con = duckdb.connect()
     try:
-        dup = con.execute(f"SELECT CAST({_ident(column)} AS VARCHAR) FROM read_parquet({_lit(str(path))}) "  # noqa: S608 - escaped
-                          f"WHERE {_ident(column)} IS NOT NULL GROUP BY 1 HAVING count(*) > 1 LIMIT 1").fetchone()
+        dup = con.execute(f"SELECT CAST({sql_ident(column)} AS VARCHAR) FROM read_parquet({sql_literal(str(path))}) "  # noqa: S608 - escaped
+                          f"WHERE {sql_ident(column)} IS NOT NULL GROUP BY 1 HAVING count(*) > 1 LIMIT 1").fetchone()
     finally:
         con.close()
     if dup is not None:
@@ -263,13 +255,13 @@ def _output_columns(session: Session, resolved: list[dict], key: str) -> list[di
 
 def _join_sql(resolved: list[dict], columns: list[dict]) -> str:
     base = resolved[0]
-    sel = [f"CAST(p0.{_ident(base['key'].name)} AS VARCHAR) AS k"]
-    sel += [f"p{c['part']}.{_ident(c['source'])} AS {c['name']}" for c in columns[1:]]
-    joins = "".join(f" LEFT JOIN read_parquet({_lit(str(r['path']))}) p{i} "
-                    f"ON CAST(p{i}.{_ident(r['key'].name)} AS VARCHAR) = CAST(p0.{_ident(base['key'].name)} AS VARCHAR)"
+    sel = [f"CAST(p0.{sql_ident(base['key'].name)} AS VARCHAR) AS k"]
+    sel += [f"p{c['part']}.{sql_ident(c['source'])} AS {c['name']}" for c in columns[1:]]
+    joins = "".join(f" LEFT JOIN read_parquet({sql_literal(str(r['path']))}) p{i} "
+                    f"ON CAST(p{i}.{sql_ident(r['key'].name)} AS VARCHAR) = CAST(p0.{sql_ident(base['key'].name)} AS VARCHAR)"
                     for i, r in enumerate(resolved) if i)
-    return (f"SELECT {', '.join(sel)} FROM read_parquet({_lit(str(base['path']))}) p0{joins} "  # noqa: S608 - escaped
-            f"WHERE p0.{_ident(base['key'].name)} IS NOT NULL ORDER BY k")
+    return (f"SELECT {', '.join(sel)} FROM read_parquet({sql_literal(str(base['path']))}) p0{joins} "  # noqa: S608 - escaped
+            f"WHERE p0.{sql_ident(base['key'].name)} IS NOT NULL ORDER BY k")
 
 
 def _store_columns(columns: list[dict]) -> list[Column]:
@@ -291,7 +283,7 @@ def build_theme(session: Session, *, actor: Actor, theme_id: int, work: Path | N
     con = duckdb.connect()
     try:
         con.execute("SET threads=2")
-        con.execute(f"COPY ({_join_sql(resolved, columns)}) TO {_lit(str(out))} (FORMAT parquet, COMPRESSION zstd)")
+        con.execute(f"COPY ({_join_sql(resolved, columns)}) TO {sql_literal(str(out))} (FORMAT parquet, COMPRESSION zstd)")
     finally:
         con.close()
     table = f"lib_theme_{theme.id}_{stamp}"
