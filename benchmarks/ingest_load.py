@@ -43,7 +43,7 @@ from gongshu.auth import service as auth_service
 from gongshu.auth.service import SYSTEM
 from gongshu.catalog.schemas import EntryIn
 from gongshu.catalog.service import entries, lifecycle
-from gongshu.ingest.service import loads, versions
+from gongshu.ingest.service import loads, pipeline, versions
 from gongshu.store import registry
 from gongshu.tasks import service as tasks_service
 
@@ -146,9 +146,10 @@ def instrument() -> Phases:
                        ("_add_duplicate_rejects", "duplicates"), ("_reject_counts", "report"), ("_sample", "report"),
                        ("_write_rejects_csv", "rejects_csv"), ("diff_snapshots", "diff"),
                        ("merge_snapshot", "merge"), ("file_sm3", "sm3"), ("_apply", "version_commit")):
-        if hasattr(loads, attr):
-            ph.wrap(loads, attr, name)
-    opener = loads.open_reader
+        for owner in (pipeline, loads):
+            if hasattr(owner, attr):
+                ph.wrap(owner, attr, name)
+    opener = pipeline.open_reader
 
     def open_reader(*a, **kw):
         reader = opener(*a, **kw)
@@ -167,7 +168,7 @@ def instrument() -> Phases:
                 yield item
         reader.batches = timed
         return reader
-    loads.open_reader = open_reader
+    pipeline.open_reader = open_reader
     store = registry.get_store()
     ph.wrap(store, "write_batches", "store_write")
     ph.wrap(store, "finish_table", "store_index")
@@ -180,7 +181,7 @@ def run_load(url: str, csv: Path, work: Path) -> dict:
     if url.startswith("postgresql"):
         registry.configure(url, schema=f"rd_bench_{uuid.uuid4().hex[:8]}")
     else:
-        registry.configure(f"sqlite:///{work / 'resources.db'}")
+        registry.configure(f"sqlite:///{work / 'resources'}")
     registry.set_files_root(work / "ingest")
     setup_s = time.perf_counter() - t0
     ph = instrument()

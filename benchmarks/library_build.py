@@ -101,7 +101,7 @@ def run(url: str, work: Path, persons: int, entities: int, seed: int) -> dict:
     gdb.upgrade(engine)
     gdb.set_engine(engine)
     schema = f"rd_bench_{uuid.uuid4().hex[:8]}"
-    registry.configure(url if pg else f"sqlite:///{work / 'resources.db'}", schema=schema)
+    registry.configure(url if pg else f"sqlite:///{work / 'resources'}", schema=schema)
     registry.set_files_root(work / "ingest")
     factory = gdb.session_factory()
     seed_demo(factory, seed=seed)

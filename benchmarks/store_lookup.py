@@ -159,7 +159,7 @@ def main() -> None:
         url, schema = args.database_url, f"resdata_bench_{uuid.uuid4().hex[:8]}"
     else:
         folder = Path(args.dir or tempfile.mkdtemp(prefix="gongshu-bench-store-"))
-        url, schema = f"sqlite:///{folder / 'resources.db'}", "resdata"
+        url, schema = f"sqlite:///{folder / 'resources'}", "resdata"
     store = open_store(url, schema)
     rng = random.Random(42)
     try:

@@ -103,7 +103,7 @@ def resource_store(engine: Engine, tmp_path: Path) -> Iterator[None]:
     if is_postgres(engine):
         registry.configure(engine.url.render_as_string(hide_password=False), schema=schema)
     else:
-        registry.configure(f"sqlite:///{tmp_path / 'resources.db'}")
+        registry.configure(f"sqlite:///{tmp_path / 'resources'}")
     registry.set_files_root(tmp_path / "ingest")
     try:
         yield

@@ -26,7 +26,7 @@ class Settings(BaseSettings):
     #: cookies marked Secure (set true behind HTTPS)
     secure_cookies: bool = False
     #: where aggregated resource data lives (typed tables per version); empty means a separate
-    #: SQLite file data_dir/resources.db for the embedded default, or the main PostgreSQL database
+    #: SQLite directory data_dir/resources (one file per table) for the embedded default, or the main PostgreSQL database
     #: (schema ``resdata``) when database_url is PostgreSQL
     resource_database_url: str = ""
     #: platform data key (hex, ≥ 32 characters) from which SM4 keys are derived per purpose (e.g. the
@@ -49,7 +49,7 @@ class Settings(BaseSettings):
         main = self.resolved_database_url()
         if main.startswith("postgresql"):
             return main
-        return f"sqlite:///{(self.data_dir / 'resources.db').resolve()}"
+        return f"sqlite:///{(self.data_dir / 'resources').resolve()}"
 
 
 @lru_cache

@@ -32,7 +32,7 @@ def committed(tmp_path, engine):
     gdb.upgrade(eng)
     prev_engine, prev_factory = gdb.get_engine(), gdb.session_factory()
     gdb.set_engine(eng)
-    registry.configure(f"sqlite:///{tmp_path / 'resources.db'}")
+    registry.configure(f"sqlite:///{tmp_path / 'resources'}")
     registry.set_files_root(tmp_path / "files")
     factory = sessionmaker(bind=eng, expire_on_commit=False)
     try:
@@ -105,6 +105,8 @@ def test_kill_9_mid_load_keeps_the_previous_version_and_recovery_cleans_up(commi
     found = versions.recover()
     assert found["loads"] == [load_id]
     assert not store.has_table(table) and not snapshot.exists()
+    if store.dialect == "sqlite":  # the killed writer's private file went too
+        assert not list(store.root.glob("*.part"))
     with factory() as s:
         assert store.tables() == [v.table_name for v in s.scalars(select(DataVersion))]
         assert s.get(Load, load_id).status == "failed"

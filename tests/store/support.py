@@ -46,7 +46,7 @@ PERSON = [Column("c1", "公民身份号码", "C", 18, key=True), Column("c2", "�
 
 def open_store(dialect: str, tmp_path) -> ResourceStore:
     if dialect == "sqlite":
-        return ResourceStore(f"sqlite:///{tmp_path / 'resources.db'}")
+        return ResourceStore(f"sqlite:///{tmp_path / 'resources'}")
     ensure_postgres_database(PG_URL)
     return ResourceStore(PG_URL, schema=f"resdata_test_{uuid.uuid4().hex[:8]}")
 

@@ -56,8 +56,9 @@ def test_r_agg_6_kill_9_mid_load_leaves_no_partial_version(store, mode):
         assert again.cleanup(keep={"rd_1_1"}) == ([] if mode == "create" else ["rd_crash"])
         assert again.tables() == ["rd_1_1"]
         if again.dialect == "sqlite":
-            with again.engine.connect() as conn:
+            with again.engine_for("rd_1_1").connect() as conn:
                 assert conn.exec_driver_sql("PRAGMA integrity_check").scalar() == "ok"
+            assert not list(again.root.glob("*.part"))  # the crashed writer's private file is gone
         # the store takes the next load normally
         assert again.write_batches("rd_1_2", PERSON, [persons(0, 10)], create=True) == 10
     finally:

@@ -221,6 +221,7 @@ def test_r_agg_6_load_does_not_block_lookups(store):
         for i in range(10):
             yield persons(100_000 + i * 10_000, 10_000)
             started.set()
+            time.sleep(0.05)  # the pace of a file being read and validated: the load lasts at least 0.5 s
 
     def load():
         try:
@@ -250,3 +251,84 @@ def test_r_agg_6_load_does_not_block_lookups(store):
     assert store.count("rd_1_2") == 100_000
     assert n > 20, "the load finished before lookups could be measured"
     assert worst < 0.2, f"slowest lookup during the load took {worst * 1000:.0f} ms over {n} lookups"
+
+
+def test_r_agg_6_new_table_with_index_refuses_duplicates_and_leaves_nothing(store):
+    """``create=True, index=True``: the table appears only complete and indexed; duplicates leave nothing."""
+    dup = batch_of([{"c1": "330100199001010011", "c2": "甲", "c3": None, "c4": None},
+                    {"c1": "330100199001010011", "c2": "丙", "c3": None, "c4": None}], PERSON)
+    with pytest.raises(Invalid) as e:
+        store.write_batches("rd_1_1", PERSON, [persons(0, 1000), dup], create=True, index=True)
+    assert e.value.field == "c1" and "公民身份号码" in e.value.message
+    assert e.value.details == [{"key": {"c1": "330100199001010011"}, "count": 2}]
+    assert not store.has_table("rd_1_1") and store.tables() == []
+    if store.dialect == "sqlite":
+        assert not list(store.root.glob("*.part"))
+    assert store.write_batches("rd_1_1", PERSON, [persons(0, 1000)], create=True, index=True) == 1000
+    assert store.lookup("rd_1_1", PERSON, {"c1": persons(10, 1).column("c1")[0].as_py()})[0]["c2"] == "姓名10"
+
+
+def test_r_agg_6_new_table_with_a_null_key_is_invalid(store):
+    bad = batch_of([{"c1": None, "c2": "乙", "c3": None, "c4": None}], PERSON)
+    with pytest.raises(Invalid) as e:
+        store.write_batches("rd_1_1", PERSON, [persons(0, 10), bad], create=True, index=True)
+    assert e.value.field == "c1"
+    assert not store.has_table("rd_1_1")
+
+
+def test_r_agg_6_loads_do_not_wait_for_each_other(store):
+    """A long load of one table holds nothing another load needs: the second one finishes while the
+    first is still writing (one SQLite file per table; one transaction per table on PostgreSQL)."""
+    first_started, release = threading.Event(), threading.Event()
+    failure: list[BaseException] = []
+
+    def slow_batches():
+        yield persons(0, 10_000)
+        first_started.set()
+        if not release.wait(60):
+            raise RuntimeError("never released")
+        yield persons(10_000, 10_000)
+
+    def first():
+        try:
+            store.write_batches("rd_1_1", PERSON, slow_batches(), create=True, index=True)
+        except BaseException as exc:  # reported below
+            failure.append(exc)
+
+    t = threading.Thread(target=first)
+    t.start()
+    try:
+        assert first_started.wait(30)
+        t0 = time.perf_counter()
+        assert store.write_batches("rd_2_1", PERSON, [persons(50_000, 20_000)], create=True, index=True) == 20_000
+        assert time.perf_counter() - t0 < 5
+        assert store.count("rd_2_1") == 20_000 and not store.has_table("rd_1_1")
+    finally:
+        release.set()
+        t.join(60)
+    assert not failure, failure
+    assert store.count("rd_1_1") == 20_000
+
+
+def test_r_agg_6_private_files_of_dead_writers_are_cleaned_up(store):
+    if store.dialect != "sqlite":
+        pytest.skip("SQLite store only: PostgreSQL rolls a dead writer's transaction back itself")
+    import os
+
+    store.write_batches("rd_1_1", PERSON, [persons(0, 10)], create=True, index=True)
+    dead = store.root / "rd_1_2.999999999.0a1b2c3d.sqlite.part"  # above any pid_max: that writer is gone
+    mine = store.root / f"rd_1_3.{os.getpid()}.0a1b2c3d.sqlite.part"  # this process, but nobody writes it
+    dead.write_bytes(b"half a table")
+    mine.write_bytes(b"half a table")
+    assert store.tables() == ["rd_1_1"]
+    assert store.cleanup(keep={"rd_1_1"}) == []
+    assert not dead.exists() and not mine.exists()
+    assert store.count("rd_1_1") == 10
+
+
+def test_r_agg_6_reading_a_missing_table_is_not_found_and_creates_nothing(store):
+    with pytest.raises(NotFound):
+        store.lookup("rd_7_7", PERSON, {"c1": "x"})
+    with pytest.raises(NotFound):
+        store.count("rd_7_7")
+    assert store.tables() == []

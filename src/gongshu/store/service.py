@@ -4,23 +4,29 @@
 (e.g. ``rd_12_3``); the current version is chosen by metadata kept elsewhere (rollback = re-point).
 The Parquet snapshot helpers live in :mod:`gongshu.store.snapshots` and are re-exported here.
 
-A load is ``create_table`` → ``write_batches`` (one transaction) → ``finish_table`` (unique key
-index, ANALYZE). ``write_batches(..., create=True)`` creates the table inside the load's own
-transaction, so a crash leaves no table at all. A crash between the calls leaves an empty or
-unindexed table that no version points to: ``cleanup(keep=...)`` at the next start drops it.
+A load is ``write_batches(..., create=True, index=True)``: the table is created, filled, given its
+unique key index and statistics in one go (on SQLite in a private file renamed into place at the end,
+see :mod:`gongshu.store.sqlite_dir`; on PostgreSQL in one transaction), so a crash leaves no table at
+all. The step-by-step form ``create_table`` → ``write_batches`` → ``finish_table`` also works; a crash
+between its calls leaves an empty or unindexed table that no version points to, which
+``cleanup(keep=...)`` at the next start drops, with the ``.part`` files of crashed SQLite writers.
 """
 
 from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
 
+import psycopg
 import pyarrow as pa
-from sqlalchemy import Engine, create_engine, text
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy import Connection, Engine, create_engine, text
+from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
 from gongshu.errors import Conflict, Invalid, NotFound
 from gongshu.kit.hashing import sm3_hex
+from gongshu.store import sqlite_dir
 from gongshu.store.snapshots import (
     DiffCounts,
     SnapshotWriter,
@@ -66,10 +72,20 @@ class ResourceStore:
     """Typed tables of resource data in a SQLite file (WAL) or a PostgreSQL schema."""
 
     def __init__(self, url: str, *, schema: str = "resdata") -> None:
+        """``url``: ``sqlite:///<directory>`` (one file per table in it) or a PostgreSQL URL (tables in
+        ``schema``)."""
         self.url = url
-        self.engine: Engine = store_engine(url)
-        self.dialect: str = self.engine.dialect.name
         self.schema = check_name(schema, "模式名")
+        self.dialect: str = "sqlite" if url.startswith("sqlite") else "postgresql"
+        if self.dialect == "sqlite":
+            path = url.split("///", 1)[-1]
+            if not path or path == ":memory:":
+                raise Invalid("资源数据存储需要一个目录", "The resource store needs a directory", field="url")
+            self.root = Path(path).resolve()
+            self.root.mkdir(parents=True, exist_ok=True)
+            self._files = sqlite_dir.Engines(self.root)
+            return
+        self.engine: Engine = store_engine(url)
         self._read = self.engine
         if self.dialect == "postgresql":
             # reads: autocommit (no BEGIN/ROLLBACK round trips) and no pre-ping, for key-lookup latency
@@ -79,6 +95,9 @@ class ResourceStore:
                     conn.execute(text(f"CREATE SCHEMA IF NOT EXISTS {q(schema)}"))
 
     def close(self) -> None:
+        if self.dialect == "sqlite":
+            self._files.close()
+            return
         if self._read is not self.engine:
             self._read.dispose()
         self.engine.dispose()
@@ -96,7 +115,33 @@ class ResourceStore:
         return f"CREATE TABLE {self._t(name)} ({rid}, {', '.join(cols)})"
 
     def has_table(self, name: str) -> bool:
+        if self.dialect == "sqlite":
+            return sqlite_dir.table_file(self.root, check_name(name)).exists()
         return check_name(name) in self.tables(prefix="")
+
+    def _writer(self, name: str) -> Engine:
+        """The engine that writes ``name`` (SQLite: the table's own file)."""
+        return self._files.get(name) if self.dialect == "sqlite" else self.engine
+
+    def _reader(self, name: str) -> Engine:
+        """The engine that reads ``name`` (autocommit; SQLite: the table's own file)."""
+        return self._files.get(check_name(name)) if self.dialect == "sqlite" else self._read
+
+    @contextmanager
+    def _reading(self, name: str) -> Iterator[Connection]:
+        """A read connection for table ``name``; a missing table is NotFound on both databases."""
+        with self._reader(name).connect() as conn:
+            try:
+                yield conn
+            except ProgrammingError as exc:
+                if isinstance(exc.orig, psycopg.errors.UndefinedTable):
+                    raise NotFound(f"资源数据表 {name} 不存在", f"Resource table {name} does not exist",
+                                   field="name") from None
+                raise
+
+    def engine_for(self, name: str) -> Engine:
+        """The engine holding table ``name`` (for maintenance and tests)."""
+        return self._writer(check_name(name))
 
     def _require(self, name: str, *, exists: bool) -> None:
         present = self.has_table(name)
@@ -109,36 +154,53 @@ class ResourceStore:
         """Create an empty table (committed at once); fails with Conflict if it exists."""
         cols = check_columns(columns)
         self._require(name, exists=False)
+        if self.dialect == "sqlite":
+            sqlite_dir.write_new(self.root, name, self._ddl(name, cols), cols, [], index_sql=None, duplicates_sql="")
+            return
         with self.engine.begin() as conn:
             conn.exec_driver_sql(self._ddl(name, cols))
 
     # the bulk path -------------------------------------------------------------------------------
 
     def write_batches(self, name: str, columns: Sequence[Column], batches: Iterable[pa.RecordBatch], *,
-                      create: bool = False) -> int:
+                      create: bool = False, index: bool = False) -> int:
         """Append all ``batches`` (columns by SQL name; extra columns ignored) in ONE transaction.
 
-        PostgreSQL: COPY FROM STDIN (CSV written by pyarrow); SQLite: executemany in chunks inside
-        one ``BEGIN IMMEDIATE`` transaction. With ``create=True`` the table is created in the same
-        transaction. Returns the rows written. Values the database refuses raise Invalid, and
-        nothing of the call is kept.
+        With ``create=True`` the table is created in the same go: on SQLite a new file written by the
+        ADBC driver from the Arrow buffers and renamed into place at the end; on PostgreSQL one
+        transaction of COPY FROM STDIN (CSV written by pyarrow). Without it, rows are appended to the
+        existing table (SQLite: executemany inside one ``BEGIN IMMEDIATE``). ``index=True`` (with
+        ``create``) also builds the unique key index and statistics before anything is visible, as
+        :meth:`finish_table` would. Returns the rows written. Values the database refuses and
+        duplicate keys raise Invalid, and nothing of the call is kept.
         """
         cols = check_columns(columns)
         self._require(name, exists=not create)
         if self.dialect == "sqlite":
-            return self._write_sqlite(name, cols, batches, create)
-        return self._write_pg(name, cols, batches, create)
+            if create:
+                return self._create_sqlite(name, cols, batches, index)
+            return self._append_sqlite(name, cols, batches)
+        return self._write_pg(name, cols, batches, create, index and create)
 
-    def _write_sqlite(self, name: str, cols: list[Column], batches, create: bool) -> int:
-        raw = self.engine.raw_connection()
+    def _create_sqlite(self, name: str, cols: list[Column], batches, index: bool) -> int:
+        keys = key_names(cols)
+        try:
+            return sqlite_dir.write_new(self.root, name, self._ddl(name, cols), cols, batches,
+                                        index_sql=self._index_sql(name, cols) if index and keys else None,
+                                        duplicates_sql=self._duplicates_sql(name, cols))
+        except sqlite_dir.DuplicateKeys as exc:
+            raise self._duplicates_error(name, cols, exc.rows) from None
+        except DATA_ERRORS as exc:
+            raise db_error(exc, name, cols) from exc
+
+    def _append_sqlite(self, name: str, cols: list[Column], batches) -> int:
+        raw = self._writer(name).raw_connection()
         con: sqlite3.Connection = raw.driver_connection  # type: ignore[assignment]
         sql = (f"INSERT INTO {self._t(name)} ({', '.join(q(c.name) for c in cols)}) "  # noqa: S608 - names checked
                f"VALUES ({', '.join('?' for _ in cols)})")
         n = 0
         try:
             con.execute("BEGIN IMMEDIATE")
-            if create:
-                con.execute(self._ddl(name, cols))
             for chunk in iter_chunks(batches, SQLITE_CHUNK):
                 values = [sqlite_column(typed_column(chunk, c), c) for c in cols]
                 con.executemany(sql, zip(*values, strict=True))
@@ -154,7 +216,7 @@ class ResourceStore:
             raw.close()
         return n
 
-    def _write_pg(self, name: str, cols: list[Column], batches, create: bool) -> int:
+    def _write_pg(self, name: str, cols: list[Column], batches, create: bool, index: bool) -> int:
         raw = self.engine.raw_connection()
         pg = raw.driver_connection
         copy = (f"COPY {self._t(name)} ({', '.join(q(c.name) for c in cols)}) FROM STDIN "
@@ -168,7 +230,19 @@ class ResourceStore:
                     for chunk in iter_chunks(batches, PG_COPY_ROWS):
                         cp.write(pg_csv(chunk, cols))
                         n += chunk.num_rows
+                if index:
+                    cur.execute("SAVEPOINT before_index")
+                    try:
+                        cur.execute(self._index_sql(name, cols))
+                    except psycopg.errors.UniqueViolation:
+                        cur.execute("ROLLBACK TO SAVEPOINT before_index")
+                        found = cur.execute(self._duplicates_sql(name, cols)).fetchall()
+                        pg.rollback()
+                        raise self._duplicates_error(name, cols, found) from None
             pg.commit()
+            if index:
+                with self._read.connect() as conn:  # ANALYZE outside the load's transaction: cheap to repeat
+                    conn.exec_driver_sql(f"ANALYZE {self._t(name)}")
         except DATA_ERRORS as exc:
             pg.rollback()
             raise db_error(exc, name, cols) from exc
@@ -186,23 +260,32 @@ class ResourceStore:
         """
         cols = check_columns(columns)
         self._require(name, exists=True)
-        keys = key_names(cols) or (["_rid"] if self.dialect == "postgresql" else [])
         try:
-            with self.engine.begin() as conn:
-                if keys:
-                    conn.exec_driver_sql(f"CREATE UNIQUE INDEX IF NOT EXISTS {q(_index_name(name))} "
-                                         f"ON {self._t(name)} ({', '.join(q(k) for k in keys)})")
+            with self._writer(name).begin() as conn:
+                if self._index_keys(cols):
+                    conn.exec_driver_sql(self._index_sql(name, cols))
                 conn.exec_driver_sql(f"ANALYZE {self._t(name)}")
         except IntegrityError as exc:
-            raise self._duplicates(name, cols) from exc
+            with self._reader(name).connect() as conn:
+                found = conn.execute(text(self._duplicates_sql(name, cols))).all()
+            raise self._duplicates_error(name, cols, found) from exc
 
-    def _duplicates(self, name: str, cols: list[Column]) -> Invalid:
+    def _index_keys(self, cols: Sequence[Column]) -> list[str]:
+        return key_names(cols) or (["_rid"] if self.dialect == "postgresql" else [])
+
+    def _index_sql(self, name: str, cols: Sequence[Column]) -> str:
+        return (f"CREATE UNIQUE INDEX IF NOT EXISTS {q(_index_name(name))} "
+                f"ON {self._t(name)} ({', '.join(q(k) for k in self._index_keys(cols))})")
+
+    def _duplicates_sql(self, name: str, cols: Sequence[Column]) -> str:
+        keys = ", ".join(q(c.name) for c in cols if c.key)
+        if not keys:
+            return ""
+        return (f"SELECT {keys}, count(*) AS n FROM {self._t(name)} GROUP BY {keys} "  # noqa: S608 - names checked
+                "HAVING count(*) > 1 ORDER BY count(*) DESC LIMIT 10")
+
+    def _duplicates_error(self, name: str, cols: list[Column], found: Sequence[Sequence]) -> Invalid:
         key_cols = [c for c in cols if c.key]
-        keys = ", ".join(q(c.name) for c in key_cols)
-        sql = (f"SELECT {keys}, count(*) AS n FROM {self._t(name)} GROUP BY {keys} "  # noqa: S608 - names checked
-               "HAVING count(*) > 1 ORDER BY count(*) DESC LIMIT 10")
-        with self._read.connect() as conn:
-            found = conn.execute(text(sql)).all()
         details = [{"key": {c.name: _jsonable(from_db(self.dialect, c, r[i])) for i, c in enumerate(key_cols)},
                     "count": r[-1]} for r in found]
         label = "、".join(f"{c.label}（{c.name}）" for c in key_cols)
@@ -220,11 +303,13 @@ class ResourceStore:
                           f"Resource table {src} lacks columns {', '.join(missing)}; cannot copy into {dst}",
                           field="src")
         names = ", ".join(q(c) for c in want)
-        sql = f"INSERT INTO {self._t(dst)} ({names}) SELECT {names} FROM {self._t(src)} ORDER BY _rid"  # noqa: S608
+        source = self._t(src) if self.dialect == "postgresql" else f"src.{q(src)}"
+        sql = f"INSERT INTO {self._t(dst)} ({names}) SELECT {names} FROM {source} ORDER BY _rid"  # noqa: S608
         if self.dialect == "sqlite":
-            raw = self.engine.raw_connection()
+            raw = self._writer(dst).raw_connection()
             con = raw.driver_connection
             try:
+                con.execute("ATTACH DATABASE ? AS src", (f"file:{sqlite_dir.table_file(self.root, src)}?mode=ro",))
                 con.execute("BEGIN IMMEDIATE")
                 n = con.execute(sql).rowcount
                 con.execute("COMMIT")
@@ -232,6 +317,8 @@ class ResourceStore:
                 _rollback_sqlite(con)
                 raise
             finally:
+                if not con.in_transaction:
+                    con.execute("DETACH DATABASE src")
                 raw.close()
             return n
         with self.engine.begin() as conn:
@@ -239,7 +326,7 @@ class ResourceStore:
 
     def _columns_of(self, name: str) -> list[str]:
         self._require(name, exists=True)
-        with self._read.connect() as conn:
+        with self._reader(name).connect() as conn:
             if self.dialect == "sqlite":
                 names = [r[1] for r in conn.exec_driver_sql(f"PRAGMA table_info({q(name)})")]
             else:
@@ -251,10 +338,16 @@ class ResourceStore:
     # housekeeping ---------------------------------------------------------------------------------
 
     def drop_table(self, name: str) -> None:
+        if self.dialect == "sqlite":
+            self._files.forget(check_name(name))
+            sqlite_dir.remove_file(sqlite_dir.table_file(self.root, name))
+            return
         with self.engine.begin() as conn:
             conn.exec_driver_sql(f"DROP TABLE IF EXISTS {self._t(name)}")
 
     def tables(self, prefix: str = "rd_") -> list[str]:
+        if self.dialect == "sqlite":
+            return [n for n in sqlite_dir.table_names(self.root) if n.startswith(prefix)]
         with self._read.connect() as conn:
             if self.dialect == "sqlite":
                 names = conn.exec_driver_sql("SELECT name FROM sqlite_master WHERE type = 'table'").scalars()
@@ -267,9 +360,18 @@ class ResourceStore:
         """Drop every ``prefix`` table not in ``keep`` (orphans of crashed or discarded loads).
 
         Call it when no load is running, or put the tables of running loads in ``keep``: a table
-        still locked by a live load is skipped (lock timeout 5 s) and not listed as dropped.
+        still locked by a live load is skipped (lock timeout 5 s) and not listed as dropped. On SQLite
+        the ``.part`` files of writers that are gone are deleted too (they never were tables).
         """
         dropped = []
+        if self.dialect == "sqlite":
+            for part in sqlite_dir.orphan_parts(self.root):
+                sqlite_dir.remove_file(part)
+            for name in self.tables(prefix):
+                if name not in keep:
+                    self.drop_table(name)
+                    dropped.append(name)
+            return dropped
         for name in self.tables(prefix):
             if name in keep:
                 continue
@@ -286,7 +388,7 @@ class ResourceStore:
     # serving --------------------------------------------------------------------------------------
 
     def count(self, name: str) -> int:
-        with self._read.connect() as conn:
+        with self._reading(name) as conn:
             return int(conn.exec_driver_sql(f"SELECT count(*) FROM {self._t(name)}").scalar() or 0)  # noqa: S608
 
     def _where(self, cols: Sequence[Column], values: Mapping[str, object], prefix: str) -> tuple[list[str], dict]:
@@ -317,7 +419,7 @@ class ResourceStore:
         where, params = self._where(cols, key, "k")
         sql = (f"SELECT {', '.join(q(c.name) for c in cols)} FROM {self._t(name)} "  # noqa: S608 - names checked
                f"WHERE {' AND '.join(where)} LIMIT {int(limit)}")
-        with self._read.connect() as conn:
+        with self._reading(name) as conn:
             return self._rows(cols, conn.execute(text(sql), params).all())
 
     def query(self, name: str, columns: Sequence[Column], *, filters: Mapping[str, object] | None = None,
@@ -346,7 +448,7 @@ class ResourceStore:
         sql = (f"SELECT {', '.join(q(c.name) for c in cols)}, _rid FROM {self._t(name)} "  # noqa: S608
                f"{'WHERE ' + ' AND '.join(where) if where else ''} ORDER BY {', '.join(q(o) for o in order)} "
                f"LIMIT {int(limit) + 1}")
-        with self._read.connect() as conn:
+        with self._reading(name) as conn:
             found = conn.execute(text(sql), params).all()
         more = len(found) > limit
         found = found[:limit]
@@ -363,7 +465,7 @@ class ResourceStore:
         order = "_rid" if self.dialect == "sqlite" or not key_names(cols) else ", ".join(q(k) for k in key_names(cols))
         sql = f"SELECT {', '.join(q(c.name) for c in cols)} FROM {self._t(name)} ORDER BY {order}"  # noqa: S608
         schema = arrow_schema(cols)
-        with self.engine.connect() as conn:
+        with self._writer(name).connect() as conn:
             result = conn.execution_options(yield_per=batch_rows).execute(text(sql))
             for part in result.partitions(batch_rows):
                 values = list(zip(*part, strict=True)) if part else [() for _ in cols]

@@ -217,7 +217,7 @@ def merge_snapshot(*, base: Path | None, delta: Path | None, deletes: Path | Non
         sql = " UNION ALL ".join(parts)
         if keys:
             sql = f"SELECT * FROM ({sql}) ORDER BY {', '.join(_q(k) for k in keys)}"
-        reader = con.execute(sql).to_arrow_reader(BATCH_ROWS)
+        reader = con.sql(sql).to_arrow_reader(BATCH_ROWS)
         with SnapshotWriter(out, schema, {}) as w:
             for batch in reader:
                 w.write(batch)

@@ -1,8 +1,10 @@
 """Typed, indexed SQL tables of resource data, one per accepted version (R-AGG-6).
 
-SQLite: a file of its own in WAL mode, so readers never wait for a load. Reads run in the driver's
-autocommit mode (no ``BEGIN IMMEDIATE``, unlike the metadata engine); a load is one
-``BEGIN IMMEDIATE`` transaction of batched ``executemany``. PostgreSQL: a schema (default
+SQLite: a directory with one file per table (see :mod:`gongshu.store.sqlite_dir`), in WAL mode, so
+readers never wait for a load and loads never wait for each other. Reads run in the driver's
+autocommit mode (no ``BEGIN IMMEDIATE``, unlike the metadata engine); a new table is written by the
+ADBC driver from Arrow into a private file; appends to an existing table are one ``BEGIN IMMEDIATE``
+transaction of batched ``executemany``. PostgreSQL: a schema (default
 ``resdata``) reached through its own engine; a load is one transaction of ``COPY … FROM STDIN``
 fed with CSV that pyarrow writes batch by batch (vectorised, no Python per row).
 
@@ -21,7 +23,9 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
+from urllib.parse import quote
 
+import adbc_driver_manager
 import polars as pl
 import psycopg
 import pyarrow as pa
@@ -29,6 +33,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.pool import QueuePool
 
 from gongshu.db import make_engine
 from gongshu.errors import Invalid
@@ -122,6 +127,13 @@ def sqlite_column(arr: pa.Array, col: Column) -> list:
     if col.type in ("D", "T", "Y"):
         arr = arr.cast(pa.large_string())
     return arr.to_pylist()
+
+
+def sqlite_arrow(batch: pa.RecordBatch, col: Column) -> pa.Array:
+    """The column as the Arrow array the ADBC SQLite driver binds: dates, timestamps and decimals as the
+    same fixed-format text :func:`sqlite_column` gives."""
+    arr = typed_column(batch, col)
+    return arr.cast(pa.large_string()) if col.type in ("D", "T", "Y") else arr
 
 
 def hex_bytea(arr: pa.Array) -> pa.Array:
@@ -253,6 +265,15 @@ def store_engine(url: str) -> Engine:
     return make_engine(url)
 
 
+def sqlite_file_engine(path: Path) -> Engine:
+    """Reads and small writes on an existing table file (never creates one: ``mode=rw``)."""
+    uri = f"file:{quote(str(path))}?mode=rw"
+    engine = create_engine("sqlite://", poolclass=QueuePool, pool_size=4, max_overflow=8,
+                           creator=lambda: sqlite3.connect(uri, uri=True, check_same_thread=False, isolation_level=None))
+    event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
 def db_error(exc: BaseException, name: str, columns: Sequence[Column]) -> Invalid:
     """A database refusal of loaded values (NOT NULL key, bad text) as a readable Invalid."""
     orig = getattr(exc, "orig", exc)
@@ -270,7 +291,9 @@ def db_error(exc: BaseException, name: str, columns: Sequence[Column]) -> Invali
 
 #: errors of the database drivers that mean "these values are not acceptable"
 DATA_ERRORS = (sqlite3.IntegrityError, sqlite3.DataError, sqlite3.InterfaceError, psycopg.DataError,
-               psycopg.IntegrityError, DBAPIError)
+               psycopg.IntegrityError, DBAPIError, adbc_driver_manager.IntegrityError,
+               adbc_driver_manager.DataError, adbc_driver_manager.ProgrammingError,
+               adbc_driver_manager.InternalError)  # the ADBC SQLite driver reports constraint failures so
 
 
 def iter_chunks(batches: Iterable[pa.RecordBatch | pa.Table], rows: int) -> Iterator[pa.RecordBatch]:

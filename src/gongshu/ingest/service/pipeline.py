@@ -180,8 +180,8 @@ def _build(plan: Plan, work: Path, table: str, reader, columns, keys: list[str],
     if feed is not None:
         feed.wait()
     else:
-        store.write_batches(table, columns, pq.ParquetFile(snap).iter_batches(batch_size=50_000), create=True)
-    store.finish_table(table, columns)
+        store.write_batches(table, columns, pq.ParquetFile(snap).iter_batches(batch_size=50_000), create=True,
+                            index=True)
     return Outcome(report, rows_read, rows_valid, rej_rows, "ready", snapshot=snap, snapshot_sm3=snap_sm3,
                     rows=rows, counts=vars(counts), columns=specs.columns_json(columns))
 
@@ -226,7 +226,7 @@ class _StoreFeed:
         self._queue: queue.Queue = queue.Queue(maxsize=3)
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store-feed")
         self._future = self._pool.submit(registry.get_store().write_batches, table, columns, self._batches(),
-                                         create=True)
+                                         create=True, index=True)
         self._open = True
 
     def _batches(self):

@@ -126,8 +126,7 @@ def build(session: Session, *, actor: Actor, kind: str, work: Path | None = None
         columns += [Column(a["column"], a["name"], "C"), Column("s" + a["column"][1:], f"{a['name']}·来源", "I")]
     table = f"lib_{kind}_{stamp}"
     store = registry.get_store()
-    store.write_batches(table, columns, pq.ParquetFile(out).iter_batches(batch_size=50_000), create=True)
-    store.finish_table(table, columns)
+    store.write_batches(table, columns, pq.ParquetFile(out).iter_batches(batch_size=50_000), create=True, index=True)
     subjects = pq.ParquetFile(out).metadata.num_rows
     session.execute(update(LibraryBuild).where(LibraryBuild.kind == kind, LibraryBuild.status == "current")
                     .values(status="old"))

@@ -290,8 +290,8 @@ def build_theme(session: Session, *, actor: Actor, theme_id: int, work: Path | N
     store_cols = _store_columns(columns)
     store = registry.get_store()
     try:
-        store.write_batches(table, store_cols, pq.ParquetFile(out).iter_batches(batch_size=50_000), create=True)
-        store.finish_table(table, store_cols)
+        store.write_batches(table, store_cols, pq.ParquetFile(out).iter_batches(batch_size=50_000), create=True,
+                            index=True)
     except Invalid:
         if store.has_table(table):
             store.drop_table(table)
