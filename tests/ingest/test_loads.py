@@ -189,3 +189,28 @@ def test_catalogue_shows_attachment_and_project_report_has_attached_column(f, db
     report = projects.check(db, actor=c.officer, project_id=p.id)
     assert [ch.key for ch in report.checks] == ["catalogued", "published", "attached"]
     assert [r.results["attached"] for r in report.rows] == [True, False]
+
+
+def test_upsert_that_changes_nothing_keeps_the_version_and_counts_as_delivered_R_AGG_1_R_AGG_6(f, db, tmp_path):
+    """R-AGG-6/R-AGG-1: re-sending rows the entry already holds makes no new version (no table, no snapshot),
+    and the delivery still counts for freshness (the late item closes)."""
+    c, entry = setup(f, db)
+    first = load_file(db, c.officer, entry, write_csv(tmp_path / "v1.csv", person_rows(10)))
+    same = dict(zip(["公民身份号码", "姓名", "性别", "出生日期", "户籍地址"], person_rows(1, start=4)[0], strict=True))
+    state = freshness.attachment(db, entry_ids=[entry.id])[entry.id]
+    assert freshness.sweep_late(db, on=state["next_due"] + timedelta(days=2)) == 1
+    task = db.scalar(select(Task).where(Task.kind == "ingest.late"))
+    assert task.status == "open"
+    tables_before = registry.get_store().tables()
+    load = loads.receive_batch(db, actor=c.officer, entry_id=entry.id, rows=[same], deletes=[],
+                               idempotency_key="resend-1")
+    db.flush()
+    done = loads.process(load.id)
+    db.expire_all()
+    assert done.status == "unchanged" and done.version_id == first.version_id
+    assert [v.number for v in db.scalars(select(DataVersion).where(DataVersion.entry_id == entry.id))] == [1]
+    assert registry.get_store().tables() == tables_before
+    assert not list(files.snapshots_dir(entry.id).glob(f"l{load.id}.parquet"))
+    db.refresh(task)
+    assert task.status == "done"
+    assert db.scalars(select(AuditEvent).where(AuditEvent.action == "ingest.unchanged")).all()

@@ -175,7 +175,8 @@ def test_r_agg_2_full_pull_applies_a_version(f, db, dept):
 
 
 def test_r_agg_2_incremental_pull_twice_loads_only_new_and_changed_rows(f, db, dept):
-    """R-AGG-2: incremental by watermark; the second run reads only newer rows and upserts them."""
+    """R-AGG-2: incremental by watermark; later runs read the rows from the last watermark on (inclusive, so
+    late rows with an equal watermark are not missed) and upsert them; re-read rows change nothing."""
     c, entry = setup(f, db)
     dept.add(1, 20, T0)
     source = _source(db, c, entry, dept, mode="incremental", watermark_column="更新时间")
@@ -188,18 +189,26 @@ def test_r_agg_2_incremental_pull_twice_loads_only_new_and_changed_rows(f, db, d
     dept.change(3, T0 + timedelta(hours=2), 姓名="李改名")
     second = _run(db, source)
     assert second.status == "applied", second.error
-    assert second.rows_read == 3
+    assert second.rows_read == 22  # the 20 rows at the last watermark again (>=), 2 new; row 3 moved on
     v = db.get(DataVersion, second.version_id)
     assert (v.number, v.rows, v.added, v.changed, v.deleted) == (2, 22, 2, 1, 0)
     db.refresh(source)
     assert source.last_watermark != wm1 and "10:00:00" in source.last_watermark
     assert versions.lookup(db, actor=c.officer, entry_id=entry.id, key={"公民身份号码": make_id(3)})[0]["姓名"] == "李改名"
-    # nothing new: no load, watermark and versions unchanged
-    wm2, loads_before = source.last_watermark, db.scalar(select(text("count(*)")).select_from(Load))
-    assert _run(db, source) is None
+    # nothing new: the rows at the last watermark are read again (>=) and change nothing: no new version
+    wm2 = source.last_watermark
+    third = _run(db, source)
+    assert third.status == "unchanged" and third.rows_read == 1 and third.version_id == second.version_id
+    assert versions.current_version(db, entry_id=entry.id).number == 2
     db.refresh(source)
     assert source.last_watermark == wm2 and source.last_error == ""
-    assert db.scalar(select(text("count(*)")).select_from(Load)) == loads_before
+    # a row committed late with the same watermark value as the last run is not missed
+    dept.add(200, 1, T0 + timedelta(hours=2))
+    fourth = _run(db, source)
+    assert fourth.status == "applied", fourth.error
+    v = db.get(DataVersion, fourth.version_id)
+    assert (v.number, v.rows, v.added, v.changed, v.deleted) == (3, 23, 1, 0, 0)
+    assert versions.lookup(db, actor=c.officer, entry_id=entry.id, key={"公民身份号码": make_id(200)})
 
 
 def test_r_agg_2_rejected_pull_keeps_the_watermark(f, db, sqlite_dept):

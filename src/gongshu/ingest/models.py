@@ -28,9 +28,9 @@ from gongshu.db import Base, UTCDateTime, utcnow
 
 CHANNELS = ("upload", "api", "pull")
 MODES = ("full", "upsert")
-LOAD_STATUSES = ("queued", "validating", "rejected", "applied", "checked", "failed")
+LOAD_STATUSES = ("queued", "validating", "rejected", "applied", "unchanged", "checked", "failed")
 LOAD_STATUS_ZH = {"queued": "排队中", "validating": "校验中", "rejected": "已拒收", "applied": "已入库",
-                  "checked": "已校验（试运行）", "failed": "失败"}
+                  "unchanged": "无变化（沿用当前版本）", "checked": "已校验（试运行）", "failed": "失败"}
 VERSION_STATUSES = ("current", "kept", "expired")
 
 

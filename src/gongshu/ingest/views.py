@@ -24,7 +24,7 @@ WORKBENCH_LINKS.append((BASE + "?all=1", "全市归集情况", "Aggregation city
 TASK_LINKS[freshness.TASK_SUBJECT] = BASE + "/entries/{id}"
 ENCODINGS = ("", "utf-8", "utf-8-sig", "gbk", "gb18030")
 BADGE = {"unattached": "", "fresh": "green", "late": "red", "applied": "green", "rejected": "red", "failed": "red",
-         "checked": "blue", "queued": "amber", "validating": "amber", "current": "green", "kept": "", "expired": ""}
+         "checked": "blue", "unchanged": "green", "queued": "amber", "validating": "amber", "current": "green", "kept": "", "expired": ""}
 ctx_globals = {"STATUS_ZH": freshness.STATUS_ZH, "STATUS_EN": freshness.STATUS_EN, "LOAD_STATUS_ZH": LOAD_STATUS_ZH,
                "BADGE": BADGE}
 

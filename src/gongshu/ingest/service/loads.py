@@ -196,7 +196,7 @@ def _start(load_id: int) -> pipeline.Plan | None:
 
 
 def process(load_id: int) -> Load | None:
-    """Run a queued load to its end: rejected, checked (dry run), applied or failed."""
+    """Run a queued load to its end: rejected, checked (dry run), applied, unchanged or failed."""
     plan = _start(load_id)
     if plan is None:
         return None
@@ -250,6 +250,13 @@ def _apply(session: Session, plan: pipeline.Plan, out: pipeline.Outcome, table: 
     current = state.current_version_id if state else None
     if current != (plan.base.id if plan.base else None):
         raise Conflict("处理期间本目录已有另一批数据入库，请重新提交", "Another load was applied meanwhile; submit again")
+    if out.status == "unchanged":
+        load.status, load.version_id = "unchanged", current
+        freshness.mark_loaded(session, entry_id=plan.entry_id, org_id=plan.org_id,
+                              cycle=plan.snapshot.get("update_cycle", ""), version_id=current)
+        audit.record(session, actor=None, action="ingest.unchanged", subject_type="ingest_load", subject_id=load.id,
+                     detail={"rows": out.rows_read, "version_id": current, "by": plan.created_by})
+        return load
     number = (session.scalar(select(func.max(DataVersion.number)).where(DataVersion.entry_id == plan.entry_id))
               or 0) + 1
     version = DataVersion(entry_id=plan.entry_id, number=number, load_id=load.id,

@@ -74,7 +74,7 @@ class Outcome:
     rows_read: int
     rows_valid: int
     rows_rejected: int
-    status: str  # rejected / checked / ready
+    status: str  # rejected / checked / unchanged / ready
     error: str = ""
     error_en: str = ""
     snapshot: Path | None = None
@@ -175,6 +175,12 @@ def _build(plan: Plan, work: Path, table: str, reader, columns, keys: list[str],
         feed.finish()  # the store commits the streamed rows while the snapshot is digested and compared
     counts = diff_snapshots(base_path if _same_columns(plan.base, columns) else None, snap, keys=keys,
                             columns=[c.name for c in columns])
+    if merging and _same_columns(plan.base, columns) and not (counts.added or counts.changed or counts.deleted):
+        # an upsert that changes nothing (a retried push, a pull re-reading rows at its watermark): no new
+        # version; the serving one stays and the delivery still counts for freshness
+        snap.unlink(missing_ok=True)
+        return Outcome(report, rows_read, rows_valid, rej_rows, "unchanged", rows=rows, counts=vars(counts),
+                       columns=specs.columns_json(columns))
     snap_sm3 = file_sm3(snap)
     store = registry.get_store()
     if feed is not None:

@@ -46,7 +46,7 @@ PURPOSE = "ingest.pull.url"
 MODES = ("full", "incremental")
 #: how long a run waits for its load when another worker took the processing job
 WAIT_FOR_LOAD_SECONDS = 3600
-FINAL = ("applied", "rejected", "failed", "checked")
+FINAL = ("applied", "unchanged", "rejected", "failed", "checked")
 _FIELDS = ("name", "url_display", "table_name", "query", "mode", "watermark_column", "every_minutes", "enabled")
 
 
@@ -271,12 +271,12 @@ def _record(run: _Run, *, load: Load | None, rows: int, last: Any = None, zh: st
             actor = None
         before = s.last_watermark
         status = load.status if load is not None else ("failed" if zh else "nothing_new")
-        if load is not None and status != "applied":
+        if load is not None and status not in ("applied", "unchanged"):
             zh, en = load.error or f"归集未完成（{status}）", load.error_en or f"The load did not apply ({status})"
         s.last_error = f"{zh}\n{en}" if zh else ""
         s.last_load_id = load.id if load is not None else s.last_load_id
         same = (s.watermark_column, s.last_watermark) == (run.watermark_column, run.last_watermark)
-        if status == "applied" and run.incremental and last is not None and same:
+        if status in ("applied", "unchanged") and run.incremental and last is not None and same:
             s.last_watermark = encode_watermark(last)
         audit.record(session, actor=actor, action="ingest.pull.fail" if zh else "ingest.pull.run",
                      subject_type="ingest_pull_source", subject_id=s.id, before={"last_watermark": before},

@@ -144,7 +144,9 @@ def pull_sql(eng: Engine, base: str, watermark: str, incremental: bool, last: An
     sql = f"SELECT * FROM ({base}) AS _src"  # noqa: S608 - base is ours, built from checked input
     if incremental:
         col = "_src." + eng.dialect.identifier_preparer.quote(watermark)
-        sql += (f" WHERE {col} > :last" if last is not None else "") + f" ORDER BY {col}"
+        # >=, not >: rows committed late with the last watermark value are not missed; the rows already
+        # loaded at that value are upserted again by key, which changes nothing
+        sql += (f" WHERE {col} >= :last" if last is not None else "") + f" ORDER BY {col}"
     return sql
 
 
