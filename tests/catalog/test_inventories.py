@@ -107,7 +107,7 @@ def test_exports_csv_xlsx_json_round_trip_and_audit_R_CAT_9(db, c):
         inventories.export(db, actor=c.officer, kind="data", org_id=c.dept.id, fmt="pdf")
     assert err.value.field == "format"
     with pytest.raises(Invalid) as err:
-        inventories.inventory(db, actor=c.officer, kind="demand", org_id=c.dept.id)
+        inventories.inventory(db, actor=c.officer, kind="wishlist", org_id=c.dept.id)
     assert err.value.field == "kind"
 
 
@@ -143,7 +143,7 @@ def test_inventory_api_and_pages_R_CAT_9(db, f, client, c):
     r = client.post("/api/v1/catalog/systems", json={"name": "政务服务系统"}, headers={"x-csrf-token": csrf})
     assert r.status_code == 201 and r.json()["org_id"] == c.dept.id
     assert client.post("/api/v1/catalog/systems", json={"name": ""}, headers={"x-csrf-token": csrf}).status_code == 422
-    for kind in ("systems", "data", "sharing", "collection"):
+    for kind in ("systems", "data", "sharing", "collection", "demand"):
         page = client.get(f"/workbench/inventories?kind={kind}")
         assert page.status_code == 200, kind
     page = client.get("/workbench/systems")

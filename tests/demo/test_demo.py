@@ -27,6 +27,7 @@ from gongshu.auth.models import Org, User, UserRole
 from gongshu.auth.service import actor_for
 from gongshu.catalog.models import (
     CatalogEntry,
+    DataDemand,
     DataElement,
     DataItem,
     EntryVersion,
@@ -37,7 +38,7 @@ from gongshu.catalog.models import (
     Review,
     SourceConflict,
 )
-from gongshu.catalog.service import entries, projects
+from gongshu.catalog.service import entries, inventories, projects
 from gongshu.cli import main
 from gongshu.config import get_settings
 from gongshu.demo import cli as demo_cli
@@ -206,6 +207,20 @@ def test_systems_project_and_change_declaration_R_CAT_8_R_CAT_9(dsession):
     assert report.summary["catalogued"] > report.summary["published"]
     updates = dsession.scalars(select(Task).where(Task.kind == "catalog.update", Task.status == "open")).all()
     assert len(updates) == 2 and all(t.workdays == 15 for t in updates)
+
+
+def test_demands_in_every_state_R_DEM_1(dsession):
+    status = Counter(dsession.scalars(select(DataDemand.status)))
+    assert {"registered", "routed", "matched", "planned", "unavailable", "fulfilled"} <= set(status)
+    fulfilled = dsession.scalar(select(DataDemand).where(DataDemand.status == "fulfilled"))
+    entry = dsession.get(CatalogEntry, fulfilled.entry_id)
+    assert entry.name == "死亡注销户口信息" and entry.org_id == fulfilled.provider_org_id and fulfilled.project_id
+    open_items = Counter(dsession.scalars(select(Task.kind).where(Task.subject_type == "catalog_demand",
+                                                                  Task.status == "open")))
+    assert open_items == {"catalog.demand.route": 1, "catalog.demand.answer": 2, "catalog.demand.plan": 1,
+                          "catalog.demand.confirm": 1}
+    rows = inventories.inventory(dsession, actor=_actor(dsession, "auditor"), kind="demand", org_id=None).rows
+    assert len(rows) == sum(status.values()) and any(r["provider_name"] == "待转派" for r in rows)
 
 
 def test_every_role_logs_in_through_the_web(demo):

@@ -226,3 +226,44 @@ class ProjectItem(Base):
     entry_code: Mapped[str] = mapped_column(String(60), default="")  # declared code, may be blank
     resource_name: Mapped[str] = mapped_column(String(200))
     item_name: Mapped[str] = mapped_column(String(100), default="")
+
+
+DEMAND_STATUSES = ("registered", "routed", "matched", "planned", "unavailable", "fulfilled", "withdrawn")
+DEMAND_STATUS_ZH = {"registered": "已登记", "routed": "已转派", "matched": "已匹配", "planned": "计划编目",
+                    "unavailable": "无法提供", "fulfilled": "已满足", "withdrawn": "已撤回"}
+
+
+class DataDemand(Base):
+    """A department's need for data (需求清单, R-DEM-1): registered, routed to a provider department,
+    answered (matched to a published entry / to be catalogued / cannot supply) and confirmed fulfilled."""
+
+    __tablename__ = "catalog_demand"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("org.id"), index=True)  # requesting department (需求部门)
+    title: Mapped[str] = mapped_column(String(200))  # what data is needed (需求名称)
+    description: Mapped[str] = mapped_column(Text, default="")
+    purpose: Mapped[str] = mapped_column(Text)  # business use (用途 / 应用场景)
+    basis: Mapped[str] = mapped_column(Text)  # legal or policy basis (依据)
+    items: Mapped[list[str]] = mapped_column(JSON, default=list)  # wanted data items (所需数据项)
+    system_id: Mapped[int | None] = mapped_column(ForeignKey("info_system.id", ondelete="SET NULL"), nullable=True)
+    project_id: Mapped[int | None] = mapped_column(ForeignKey("egov_project.id", ondelete="SET NULL"), nullable=True)
+    #: the department asked for the data; None = unknown, the authority routes it
+    provider_org_id: Mapped[int | None] = mapped_column(ForeignKey("org.id"), nullable=True, index=True)
+    sharing_mode: Mapped[str] = mapped_column(String(10), default="接口")  # SHARING_MODES
+    needed_by: Mapped[date | None] = mapped_column(Date, nullable=True)
+    status: Mapped[str] = mapped_column(String(12), default="registered", index=True)  # DEMAND_STATUSES
+    #: the matched published entry (or the one the requester proposed while routing)
+    entry_id: Mapped[int | None] = mapped_column(ForeignKey("catalog_entry.id", ondelete="SET NULL"), nullable=True,
+                                                 index=True)
+    answer: Mapped[str] = mapped_column(Text, default="")  # the provider's answer / reason
+    answer_due: Mapped[date | None] = mapped_column(Date, nullable=True)  # provider answers by (working days)
+    plan_due: Mapped[date | None] = mapped_column(Date, nullable=True)  # 计划编目: catalogued by
+    note: Mapped[str] = mapped_column(Text, default="")  # the requester's last note (confirm / reopen / withdraw)
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"), nullable=True)
+    routed_by: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"), nullable=True)
+    answered_by: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    routed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)  # fulfilled or withdrawn

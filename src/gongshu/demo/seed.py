@@ -37,6 +37,7 @@ from gongshu.demo.city import (
     USERS,
     usccs,
 )
+from gongshu.demo.demands import seed_demands
 from gongshu.tasks import service as tasks_service
 
 #: states whose entries are submitted at least once
@@ -67,6 +68,7 @@ class DemoCity:
     project: str = ""
     elements: int = 0
     systems: int = 0
+    demands: Counter = field(default_factory=Counter)  # data demands per final status
 
 
 # Data → service inputs ------------------------------------------------------------------------
@@ -298,6 +300,8 @@ def seed_demo(factory: sessionmaker[Session], *, seed: int = DEFAULT_SEED, today
         _overdue_review(s, ids, city, today or tasks_service.today())
     with factory.begin() as s:
         _project_and_change(s, codes, city)
+    with factory.begin() as s:
+        city.demands = seed_demands(s, _actors(s), codes)
     city.entry_codes = codes
     city.conflict_entry = next(e.name for e in ENTRIES if e.claims)
     with factory() as s:

@@ -5,7 +5,8 @@
 - ``lifecycle``: the review lifecycle (submit, approve, return, revise, withdraw, change declarations)
 - ``elements``: data elements (数据元), single-source claims and conflicts (一数一源), collection lists
 - ``grading``: grades and grading rules, grade suggestions (分类分级)
-- ``inventories``: system list, data list, sharing responsibility list (清单)
+- ``inventories``: system list, data list, sharing responsibility list, collection and demand lists (清单)
+- ``demands``: the demand list (需求清单): register, route, answer, confirm; suggestions from search
 - ``projects``: e-government projects and their compliance check
 - ``search``: Chinese full-text search with pinyin and facets
 - ``transfer``: spreadsheet import/export in the national template, JSON export

@@ -1,6 +1,7 @@
 """Inventories (清单, R-CAT-9): information systems, data list, sharing responsibility list,
-and each department's collection list (采集清单, R-CAT-6), per department and city-wide,
-exported as CSV, XLSX and JSON.
+each department's collection list (采集清单, R-CAT-6) and the demand list (需求清单, R-DEM-1:
+a department's own demands and those asked of it; rows from :mod:`demands`), per department
+and city-wide, exported as CSV, XLSX and JSON.
 
 The data list and the sharing responsibility list are built from the latest PUBLISHED
 snapshot of each entry (what the city has approved), never from a working copy under
@@ -36,6 +37,7 @@ from gongshu.catalog.models import (
     InfoSystem,
     SourceConflict,
 )
+from gongshu.catalog.service import demands
 from gongshu.db import utcnow
 from gongshu.errors import Conflict, Invalid, NotFound
 
@@ -51,6 +53,7 @@ KINDS = {
     "data": ("数据清单", "Data list"),
     "sharing": ("共享责任清单", "Sharing responsibility list"),
     "collection": ("采集清单", "Collection list"),
+    "demand": ("需求清单", "Demand list"),
 }
 FORMATS = ("csv", "xlsx", "json")
 
@@ -83,6 +86,15 @@ COLUMNS: dict[str, list[tuple[str, str, str]]] = {
         ("entry_code", "信息资源代码", "Entry code"), ("entry_name", "信息资源名称", "Entry"),
         ("item_name", "信息项", "Data item"), ("entry_status", "目录状态", "Entry status"),
         ("standing", "数源状态", "Source standing"),
+    ],
+    "demand": [
+        ("org_name", "需求部门", "Requesting department"), ("title", "需求名称", "Demand"),
+        ("description", "需求描述", "Description"), ("purpose", "用途", "Purpose"), ("basis", "需求依据", "Basis"),
+        ("items", "所需数据项", "Data items"), ("serves", "服务的信息系统/项目", "System / project"),
+        ("provider_name", "提供部门", "Provider"), ("sharing_mode", "共享方式", "Sharing mode"),
+        ("needed_by", "期望完成日期", "Needed by"), ("status", "状态", "Status"),
+        ("matched_code", "匹配目录代码", "Matched entry code"), ("matched_name", "匹配目录名称", "Matched entry"),
+        ("answer", "答复", "Answer"), ("due", "办理期限", "Due"), ("registered_at", "登记日期", "Registered"),
     ],
 }
 
@@ -320,7 +332,8 @@ def _collection_rows(session: Session, org_id: int | None) -> list[dict[str, Any
     return rows
 
 
-_BUILDERS = {"systems": _systems_rows, "data": _data_rows, "sharing": _sharing_rows, "collection": _collection_rows}
+_BUILDERS = {"systems": _systems_rows, "data": _data_rows, "sharing": _sharing_rows, "collection": _collection_rows,
+             "demand": demands.inventory_rows}
 
 
 def inventory(session: Session, *, actor: Actor, kind: str, org_id: int | None) -> Inventory:
