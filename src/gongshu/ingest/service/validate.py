@@ -279,23 +279,25 @@ def validate_batch(batch: pa.RecordBatch, spec: LoadSpec) -> tuple[pa.Table, pa.
             derived.append(mask.fill_null(False).alias(name))
             zh, en = _messages(item, rule, v, expected)
             checks.append(_Check(item.label, rule, name, item.label, zh, en))
-    df = df.with_columns(values)
+    # one lazy plan for the four dependent steps (the optimiser shares work between them); the in-memory
+    # engine, not the streaming one
+    lf = df.lazy().with_columns(values)
     if pre:
-        df = df.with_columns(pre)
+        lf = lf.with_columns(pre)
     if parsing:
-        df = df.with_columns(parsing)
-    df = df.with_columns(derived)
+        lf = lf.with_columns(parsing)
+    bad = pl.any_horizontal([pl.col(c.mask) for c in checks]) if checks else pl.lit(False)
+    df = lf.with_columns(derived).with_columns(bad.alias("__bad")).collect(engine="in-memory")
+    valid = df.filter(~pl.col("__bad")).select([pl.col("_row").cast(pl.Int64), *typed]).to_arrow()
+    valid = valid.cast(output_schema(spec))
+    failed = df.filter(pl.col("__bad"))  # usually a few rows: the messages are built for them only
+    if not failed.height:
+        return valid, REJECT_SCHEMA.empty_table()
     rejects = [
-        df.filter(pl.col(c.mask)).select(
+        failed.filter(pl.col(c.mask)).select(
             pl.col("_row").cast(pl.Int64), pl.lit(c.label).alias("field"),
             pl.col(c.source).cast(pl.String).str.slice(0, VALUE_CHARS).fill_null("").alias("value"),
             pl.lit(c.rule).alias("rule"), c.zh.alias("message"), c.en.alias("message_en"))
         for c in checks]
-    bad = pl.any_horizontal([pl.col(c.mask) for c in checks]) if checks else pl.lit(False)
-    valid = df.filter(~bad).select([pl.col("_row").cast(pl.Int64), *typed]).to_arrow()
-    valid = valid.cast(output_schema(spec))
-    rejected = [r for r in rejects if r.height]
-    if not rejected:
-        return valid, REJECT_SCHEMA.empty_table()
-    out = pl.concat(rejected).sort("_row", maintain_order=True).to_arrow()
+    out = pl.concat([r for r in rejects if r.height]).sort("_row", maintain_order=True).to_arrow()
     return valid, out.cast(REJECT_SCHEMA)
