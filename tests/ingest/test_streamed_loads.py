@@ -8,6 +8,7 @@ from sqlalchemy import select
 
 from gongshu.ingest.models import DataVersion
 from gongshu.ingest.service import files, versions
+from gongshu.ingest.service import spec as specs
 from gongshu.store import registry
 from tests.ingest.helpers import load_file, make_id, person_rows, setup, write_csv
 
@@ -17,6 +18,7 @@ def test_duplicates_under_the_limit_are_left_out_of_table_and_snapshot(f, db, tm
     versions.set_policy(db, actor=c.officer, entry_id=entry.id, max_error_rate=0.2, keep_versions=5)
     rows = person_rows(20)
     rows.insert(5, list(rows[1]))   # duplicate of row 3 at row 7
+    rows[5][1] = "后来者"            # the later row of a duplicated key is the one rejected
     rows.append(list(rows[10]))     # another duplicate at the end
     rows[0][0] = "bad"
     load = load_file(db, c.officer, entry, write_csv(tmp_path / "d.csv", rows))
@@ -30,6 +32,10 @@ def test_duplicates_under_the_limit_are_left_out_of_table_and_snapshot(f, db, tm
     assert snap.num_rows == 19 and "_row" not in snap.column_names
     assert snap.column("c1").to_pylist() == [make_id(i) for i in range(2, 21)]
     assert store.tables() == [v.table_name]
+    # the streamed table left the same rows out as the snapshot (by their position in the stream)
+    table_rows, _ = store.query(v.table_name, specs.columns_from_json(v.columns), limit=100)
+    assert sorted(r["c1"] for r in table_rows) == sorted(snap.column("c1").to_pylist())
+    assert "后来者" not in {r["c2"] for r in table_rows}
 
 
 def test_second_full_load_streams_and_first_table_stays(f, db, tmp_path):

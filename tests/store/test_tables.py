@@ -332,3 +332,19 @@ def test_r_agg_6_reading_a_missing_table_is_not_found_and_creates_nothing(store)
     with pytest.raises(NotFound):
         store.count("rd_7_7")
     assert store.tables() == []
+
+
+def test_r_agg_6_rows_can_be_left_out_by_position_after_the_stream(store):
+    """``exclude`` is asked once the batches are exhausted (duplicate keys are known only then)."""
+    asked: list[bool] = []
+
+    def exclude():
+        asked.append(True)
+        return [2, 5, 5]
+
+    batch = persons(0, 6)  # keys 0..5; positions 2 and 5 are keys 1 and 4
+    n = store.write_batches("rd_1_1", PERSON, [batch], create=True, index=True, exclude=exclude)
+    assert asked == [True] and n == 4
+    rows, _ = store.query("rd_1_1", PERSON, limit=10)
+    keys = batch.column("c1").to_pylist()
+    assert [r["c1"] for r in rows] == [keys[0], keys[2], keys[3], keys[5]]

@@ -15,7 +15,7 @@ between its calls leaves an empty or unindexed table that no version points to, 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -163,7 +163,8 @@ class ResourceStore:
     # the bulk path -------------------------------------------------------------------------------
 
     def write_batches(self, name: str, columns: Sequence[Column], batches: Iterable[pa.RecordBatch], *,
-                      create: bool = False, index: bool = False) -> int:
+                      create: bool = False, index: bool = False,
+                      exclude: Callable[[], Sequence[int]] | None = None) -> int:
         """Append all ``batches`` (columns by SQL name; extra columns ignored) in ONE transaction.
 
         With ``create=True`` the table is created in the same go: on SQLite a new file written by the
@@ -171,23 +172,25 @@ class ResourceStore:
         transaction of COPY FROM STDIN (CSV written by pyarrow). Without it, rows are appended to the
         existing table (SQLite: executemany inside one ``BEGIN IMMEDIATE``). ``index=True`` (with
         ``create``) also builds the unique key index and statistics before anything is visible, as
-        :meth:`finish_table` would. Returns the rows written. Values the database refuses and
+        :meth:`finish_table` would. ``exclude`` (with ``create``) is called once the batches are exhausted:
+        the rows at those 1-based positions of the stream (their ``_rid``) are left out of the table
+        (e.g. duplicate keys found only after the whole file was read). Returns the rows written. Values the database refuses and
         duplicate keys raise Invalid, and nothing of the call is kept.
         """
         cols = check_columns(columns)
         self._require(name, exists=not create)
         if self.dialect == "sqlite":
             if create:
-                return self._create_sqlite(name, cols, batches, index)
+                return self._create_sqlite(name, cols, batches, index, exclude)
             return self._append_sqlite(name, cols, batches)
-        return self._write_pg(name, cols, batches, create, index and create)
+        return self._write_pg(name, cols, batches, create, index and create, exclude if create else None)
 
-    def _create_sqlite(self, name: str, cols: list[Column], batches, index: bool) -> int:
+    def _create_sqlite(self, name: str, cols: list[Column], batches, index: bool, exclude) -> int:
         keys = key_names(cols)
         try:
             return sqlite_dir.write_new(self.root, name, self._ddl(name, cols), cols, batches,
                                         index_sql=self._index_sql(name, cols) if index and keys else None,
-                                        duplicates_sql=self._duplicates_sql(name, cols))
+                                        duplicates_sql=self._duplicates_sql(name, cols), exclude=exclude)
         except sqlite_dir.DuplicateKeys as exc:
             raise self._duplicates_error(name, cols, exc.rows) from None
         except DATA_ERRORS as exc:
@@ -216,7 +219,7 @@ class ResourceStore:
             raw.close()
         return n
 
-    def _write_pg(self, name: str, cols: list[Column], batches, create: bool, index: bool) -> int:
+    def _write_pg(self, name: str, cols: list[Column], batches, create: bool, index: bool, exclude) -> int:
         raw = self.engine.raw_connection()
         pg = raw.driver_connection
         copy = (f"COPY {self._t(name)} ({', '.join(q(c.name) for c in cols)}) FROM STDIN "
@@ -230,6 +233,10 @@ class ResourceStore:
                     for chunk in iter_chunks(batches, PG_COPY_ROWS):
                         cp.write(pg_csv(chunk, cols))
                         n += chunk.num_rows
+                gone = sorted({int(r) for r in exclude()}) if exclude is not None else []
+                if gone:  # a new table's identity numbers the COPY's rows from 1 in order
+                    cur.execute(f"DELETE FROM {self._t(name)} WHERE _rid = ANY(%s)", (gone,))  # noqa: S608
+                    n -= len(gone)
                 if index:
                     cur.execute("SAVEPOINT before_index")
                     try:

@@ -23,11 +23,12 @@ one process (POSIX locks are per process), which holds here because only the wri
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import threading
 import uuid
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 import adbc_driver_manager
@@ -102,10 +103,13 @@ class DuplicateKeys(Exception):
 
 
 def write_new(root: Path, name: str, ddl: str, columns: Sequence[Column], batches: Iterable[pa.RecordBatch], *,
-              index_sql: str | None, duplicates_sql: str) -> int:
+              index_sql: str | None, duplicates_sql: str,
+              exclude: Callable[[], Sequence[int]] | None = None) -> int:
     """Write a new table file from ``batches`` and move it into place; returns the rows written.
 
-    ``index_sql``: the unique key index to build before the file is published (None: no index now). Raises :class:`DuplicateKeys` when that index finds duplicates, the driver's error for
+    ``index_sql``: the unique key index to build before the file is published (None: no index now).
+    ``exclude``: called once the batches are exhausted; the rows at those 1-based positions of the
+    stream (their ``_rid``) are removed before the index is built. Raises :class:`DuplicateKeys` when that index finds duplicates, the driver's error for
     values SQLite refuses; either way nothing is left behind.
     """
     final = table_file(root, name)
@@ -128,6 +132,11 @@ def write_new(root: Path, name: str, ddl: str, columns: Sequence[Column], batche
             arrays = [sqlite_arrow(chunk, c) for c in columns]
             cur.adbc_ingest(name, pa.RecordBatch.from_arrays(arrays, names=[c.name for c in columns]), mode="append")
             n += chunk.num_rows
+        gone = list(exclude()) if exclude is not None else []
+        if gone:
+            cur.execute(f"DELETE FROM {q(name)} WHERE _rid IN (SELECT value FROM json_each(?))",  # noqa: S608
+                        (json.dumps([int(r) for r in gone]),))
+            n -= len(set(gone))
         if index_sql:
             try:
                 cur.execute(index_sql)

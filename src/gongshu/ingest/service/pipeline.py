@@ -156,11 +156,12 @@ def _build(plan: Plan, work: Path, table: str, reader, columns, keys: list[str],
         return Outcome(report, rows_read, rows_valid, rej_rows, "checked")
     delta = work / "delta.parquet"
     if dups.num_rows:
-        # rare: rows with a duplicated key are rejects too; the streamed write is dropped and redone
+        # rows with a duplicated key are rejects too: left out of the snapshot, and out of the streamed
+        # table by their position in the stream (row i of delta.parquet is row i of valid.parquet)
+        positions = _duplicate_positions(con, work)
+        _drop_duplicates(con, work, delta, positions)
         if feed is not None:
-            feed.abort()
-            feed = None
-        _drop_duplicates(con, work, delta)
+            feed.exclude(positions)
     con.close()
     snap = snapshots_dir(plan.entry_id) / f"l{plan.load_id}.parquet"
     if merging:
@@ -192,15 +193,25 @@ def _build(plan: Plan, work: Path, table: str, reader, columns, keys: list[str],
                     rows=rows, counts=vars(counts), columns=specs.columns_json(columns))
 
 
-def _drop_duplicates(con, work: Path, delta: Path) -> None:
-    """Remove the rows rejected as duplicate keys from ``delta.parquet`` (row i of it is row i of
-    ``valid.parquet``, which holds their ``_row``)."""
+def _duplicate_positions(con, work: Path) -> list[int]:
+    """0-based positions in ``valid.parquet`` (and so in ``delta.parquet``) of the rows rejected as
+    duplicate keys (``valid.parquet`` holds each valid row's source ``_row``)."""
+    rows = con.execute(
+        f"SELECT v.file_row_number FROM read_parquet({sql_literal(work / 'valid.parquet')}, file_row_number = true) v "  # noqa: S608 - escaped path literals
+        f"WHERE v._row IN (SELECT _row FROM read_parquet({sql_literal(work / 'rejects.parquet')}) "
+        "WHERE rule = 'duplicate_key') ORDER BY 1").fetchall()
+    return [r[0] for r in rows]
+
+
+def _drop_duplicates(con, work: Path, delta: Path, positions: list[int]) -> None:
+    """Remove the rows at ``positions`` from ``delta.parquet``, keeping the file order."""
     kept = work / "delta.kept.parquet"
+    con.execute("CREATE TEMP TABLE dup_pos (p BIGINT)")
+    con.execute("INSERT INTO dup_pos SELECT unnest(?::BIGINT[])", [positions])
     # file order is kept by DuckDB's preserve_insertion_order (no sort of the whole file)
     con.execute(f"COPY (SELECT d.* EXCLUDE (file_row_number) FROM read_parquet({sql_literal(delta)}, file_row_number = true) d "  # noqa: S608 - escaped path literals
-                f"WHERE d.file_row_number NOT IN (SELECT v.file_row_number FROM read_parquet({sql_literal(work / 'valid.parquet')}, "
-                f"file_row_number = true) v WHERE v._row IN (SELECT _row FROM read_parquet({sql_literal(work / 'rejects.parquet')}) "
-                f"WHERE rule = 'duplicate_key'))) TO {sql_literal(kept)} (FORMAT parquet, COMPRESSION zstd)")
+                f"WHERE d.file_row_number NOT IN (SELECT p FROM dup_pos)) TO {sql_literal(kept)} "
+                "(FORMAT parquet, COMPRESSION zstd)")
     kept.replace(delta)
 
 
@@ -231,9 +242,14 @@ class _StoreFeed:
     def __init__(self, table: str, columns) -> None:
         self._queue: queue.Queue = queue.Queue(maxsize=3)
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store-feed")
+        self._excluded: list[int] = []
         self._future = self._pool.submit(registry.get_store().write_batches, table, columns, self._batches(),
-                                         create=True, index=True)
+                                         create=True, index=True, exclude=lambda: self._excluded)
         self._open = True
+
+    def exclude(self, positions: list[int]) -> None:
+        """Leave the rows at these 0-based positions of the stream out of the table (call before finish)."""
+        self._excluded = [p + 1 for p in positions]
 
     def _batches(self):
         while True:
