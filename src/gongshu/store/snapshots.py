@@ -2,7 +2,7 @@
 
 Every accepted version is written as one zstd Parquet file (:class:`SnapshotWriter`, atomically:
 ``path.part`` renamed on close). DuckDB — one in-process connection per call, ``memory_limit``
-1 GB, 2 threads, spilling to a temporary directory — finds duplicate keys, merges an incremental
+512 MB, 2 threads, spilling to a temporary directory — finds duplicate keys, merges an incremental
 load into the previous state and counts or lists the differences between two versions.
 
 Files are opened through DuckDB's Python relation API (``read_parquet`` with the path as a value),
@@ -107,9 +107,14 @@ class SnapshotWriter:
         self.part.unlink(missing_ok=True)
 
 
+#: DuckDB's memory cap per call: it spills beyond it; a 10M-row load (duplicate keys over 10M keys while the
+#: store writer still runs) must stay under 1.5 GB in all
+DUCKDB_MEMORY = "512MB"
+
+
 def _duck(tmp: Path | None = None) -> duckdb.DuckDBPyConnection:
     con = duckdb.connect()
-    con.execute("SET memory_limit = '1GB'")
+    con.execute(f"SET memory_limit = '{DUCKDB_MEMORY}'")
     con.execute("SET threads = 2")
     spill = str(tmp or Path(tempfile.gettempdir()) / "gongshu-duckdb")
     con.execute("SET temp_directory = '" + spill.replace("'", "''") + "'")
