@@ -86,3 +86,42 @@ def test_push_twice_with_the_same_key_is_one_load(f, db, client, tmp_path):
     none = client.post(f"/api/v1/ingest/entries/{entry.id}/push", headers=_headers(db, c.officer),
                        json={"rows": [row]})
     assert none.status_code == 422 and none.json()["error"]["field"] == "idempotency_key"
+
+
+def test_abandoned_and_stale_uploads_lose_their_partial_files_R_AGG_2(f, db, client, tmp_path):
+    """R-AGG-2: the client can give an upload up (DELETE); an upload idle for a week is abandoned by the
+    periodic sweep. Either way the bytes received are deleted and the record stays, audited."""
+    import os
+    import time
+
+    from sqlalchemy import select
+
+    from gongshu.audit.models import AuditEvent
+    from gongshu.ingest.models import Upload
+    from gongshu.ingest.service import uploads
+
+    c, entry = setup(f, db)
+    h = _headers(db, c.officer)
+    data = write_csv(tmp_path / "p.csv", person_rows(50)).read_bytes()
+    ids = []
+    for _ in range(3):
+        r = client.post("/api/v1/ingest/uploads", headers=h, json={"entry_id": entry.id, "filename": "p.csv",
+                                                                     "size": len(data)})
+        ids.append(r.json()["id"])
+        client.patch(f"/api/v1/ingest/uploads/{ids[-1]}", headers={**h, "Upload-Offset": "0"}, content=data[:100])
+    given_up, stale, fresh = ids
+    assert client.delete(f"/api/v1/ingest/uploads/{given_up}", headers=h).status_code == 204
+    assert not uploads._path(given_up).exists()
+    r = client.delete(f"/api/v1/ingest/uploads/{given_up}", headers=h)
+    assert r.status_code == 409 and r.json()["error"]["message"]
+    week_ago = time.time() - uploads.STALE_AFTER.total_seconds() - 60
+    os.utime(uploads._path(stale), (week_ago, week_ago))
+    assert uploads.expire_stale(db) == [stale]
+    assert not uploads._path(stale).exists() and uploads._path(fresh).exists()
+    db.expire_all()
+    assert {u.id: u.status for u in db.scalars(select(Upload))} == {given_up: "abandoned", stale: "abandoned",
+                                                                    fresh: "open"}
+    assert client.patch(f"/api/v1/ingest/uploads/{stale}", headers={**h, "Upload-Offset": "100"},
+                        content=data[100:200]).status_code == 409
+    events = db.scalars(select(AuditEvent).where(AuditEvent.action == "ingest.upload.abandon")).all()
+    assert sorted(e.subject_id for e in events) == sorted([given_up, stale])

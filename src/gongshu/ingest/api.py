@@ -9,7 +9,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, File, Form, Header, Query, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, Response
 from sqlalchemy.orm import Session
 
 from gongshu.auth.service import Actor
@@ -158,8 +158,13 @@ def upload_status(upload_id: str, actor: Actor = Depends(api_actor), session: Se
 
 @router.patch("/uploads/{upload_id}", response_model=UploadOut, summary="追加一块 Append a chunk")
 async def upload_chunk(upload_id: str, request: Request, upload_offset: int = Header(..., alias="Upload-Offset"),
-                       actor: Actor = Depends(api_actor)) -> Any:
+                       actor: Actor = Depends(api_actor), session: Session = Depends(get_db)) -> Any:
     """Send the bytes from ``Upload-Offset`` (must equal ``received``) as the raw body."""
+    # End the transaction that authenticated the caller before the body streams in: on SQLite it holds
+    # the write lock (BEGIN IMMEDIATE), so the append's own unit of work below would wait on it and fail
+    # ("database is locked"), and a slow chunk would block every other writer; on PostgreSQL it would
+    # sit idle in transaction for as long as the chunk takes.
+    await run_in_threadpool(session.commit)
     incoming = registry.files_root() / "incoming"
     incoming.mkdir(parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(dir=incoming, suffix=".chunk")
@@ -176,6 +181,13 @@ async def upload_chunk(upload_id: str, request: Request, upload_offset: int = He
         return await run_in_threadpool(_append)
     finally:
         chunk.unlink(missing_ok=True)
+
+
+@router.delete("/uploads/{upload_id}", status_code=204, summary="放弃上传 Give an upload up")
+def abandon_upload(upload_id: str, actor: Actor = Depends(api_actor), session: Session = Depends(get_db)) -> Response:
+    """Deletes the bytes received so far; the upload's record stays (status ``abandoned``)."""
+    uploads.abandon(session, actor=actor, upload_id=upload_id)
+    return Response(status_code=204)
 
 
 @router.post("/uploads/{upload_id}/complete", response_model=LoadOut, status_code=202,

@@ -1,22 +1,29 @@
 """Resumable chunked uploads for big files (R-AGG-2): the client declares the size (and optionally
 the SM3) of the file, sends chunks in order at the offset the server reports, and can ask for that
-offset again after a broken connection. Chunks stream to disk; nothing holds the whole file."""
+offset again after a broken connection. Chunks stream to disk; nothing holds the whole file.
+
+An upload the client gives up (``abandon``), or that receives nothing for ``STALE_AFTER``, is
+abandoned: its partial file is deleted (a periodic sweep), its record kept for the audit trail."""
 
 from __future__ import annotations
 
 import secrets
 import shutil
+import time
+from datetime import timedelta
 from pathlib import Path
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from gongshu.audit import service as audit
-from gongshu.auth.service import Actor, require
+from gongshu.auth.service import SYSTEM, Actor, require
 from gongshu.catalog.service import entries as catalog_entries
 from gongshu.config import get_settings
 from gongshu.errors import Conflict, Invalid, NotFound
 from gongshu.ingest.models import Load, Upload
 from gongshu.ingest.service import loads
+from gongshu.jobs.service import periodic
 from gongshu.store import registry
 from gongshu.store.service import file_sm3
 
@@ -59,7 +66,7 @@ def append(session: Session, *, actor: Actor, upload_id: str, offset: int, chunk
     """Append a chunk written to ``chunk`` at ``offset``; a wrong offset is a 409 telling the right one."""
     upload = get(session, actor=actor, upload_id=upload_id)
     if upload.status != "open":
-        raise Conflict("该上传已完成", "This upload is complete")
+        raise Conflict("该上传已完成或已放弃", "This upload is complete or was abandoned")
     if offset != upload.received:
         raise Conflict(f"偏移量不符：服务器已收到 {upload.received} 字节，请从该处续传",
                        f"Offset mismatch: the server has {upload.received} bytes; resume from there",
@@ -79,7 +86,7 @@ def complete(session: Session, *, actor: Actor, upload_id: str, mode: str = "ful
              encoding: str | None = None, dry_run: bool = False) -> Load:
     upload = get(session, actor=actor, upload_id=upload_id)
     if upload.status != "open":
-        raise Conflict("该上传已完成", "This upload is complete")
+        raise Conflict("该上传已完成或已放弃", "This upload is complete or was abandoned")
     if upload.received != upload.size:
         raise Conflict(f"文件未传完：{upload.received}/{upload.size} 字节", f"Incomplete: {upload.received}/{upload.size} bytes",
                        details=[{"received": upload.received}])
@@ -91,3 +98,43 @@ def complete(session: Session, *, actor: Actor, upload_id: str, mode: str = "ful
                               mode=mode, format=format, encoding=encoding, dry_run=dry_run)
     upload.status, upload.load_id = "complete", load.id
     return load
+
+
+#: an open upload that received nothing for this long is abandoned and its partial file deleted
+STALE_AFTER = timedelta(days=7)
+
+
+def abandon(session: Session, *, actor: Actor, upload_id: str) -> Upload:
+    """The client gives the upload up: its partial file is deleted; a complete upload cannot be."""
+    upload = get(session, actor=actor, upload_id=upload_id)
+    if upload.status != "open":
+        raise Conflict("该上传已完成或已放弃", "This upload is complete or abandoned")
+    _drop(session, upload, actor=actor, reason="client")
+    return upload
+
+
+def _drop(session: Session, upload: Upload, *, actor: Actor, reason: str) -> None:
+    path = _path(upload.id)
+    kept = path.stat().st_size if path.exists() else 0
+    path.unlink(missing_ok=True)
+    upload.status = "abandoned"
+    audit.record(session, actor=actor, action="ingest.upload.abandon", subject_type="ingest_upload",
+                 subject_id=upload.id, before={"received": upload.received}, detail={"reason": reason, "bytes": kept})
+
+
+def expire_stale(session: Session, *, now: float | None = None) -> list[str]:
+    """Abandon open uploads whose partial file has not grown for ``STALE_AFTER``; returns their ids."""
+    cutoff = (now if now is not None else time.time()) - STALE_AFTER.total_seconds()
+    gone = []
+    for upload in session.scalars(select(Upload).where(Upload.status == "open")):
+        path = _path(upload.id)
+        last = path.stat().st_mtime if path.exists() else 0.0
+        if last < cutoff:
+            _drop(session, upload, actor=SYSTEM, reason="stale")
+            gone.append(upload.id)
+    return gone
+
+
+@periodic("ingest.expire_uploads", every=timedelta(hours=6))
+def _expire(session: Session) -> None:
+    expire_stale(session)
