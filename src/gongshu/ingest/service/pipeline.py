@@ -11,7 +11,8 @@ from __future__ import annotations
 import logging
 import queue
 import shutil
-from concurrent.futures import ThreadPoolExecutor
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -117,15 +118,26 @@ def _validate_into(reader, spec, columns, keys: list[str], work: Path, feed: _St
     rows_read = 0
     with SnapshotWriter(work / "delta.parquet", pa.schema([f for f in schema if f.name != "_row"]), labels) as delta, \
             SnapshotWriter(work / "valid.parquet", row_keys, {}) as valid, \
-            SnapshotWriter(work / "rejects.parquet", REJECT_SCHEMA, {}) as rejects:
+            SnapshotWriter(work / "rejects.parquet", REJECT_SCHEMA, {}) as rejects, \
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="parquet") as pool:
+        # the Parquet files are written on their own thread (pyarrow releases the GIL) while the next batch
+        # is read and validated; one writer thread keeps the batches in order, two pending batches at most
+        def write(good: pa.Table, bad: pa.Table) -> None:
+            delta.write(good)
+            valid.write(good)
+            rejects.write(bad.cast(REJECT_SCHEMA))
+
+        pending: deque[Future] = deque()
         for batch in reader.batches(batch_rows=get_settings().ingest_batch_rows) if reader else ():
             rows_read += batch.num_rows
             good, bad = validate_batch(batch, spec)
             if feed is not None:
                 feed.put(good)
-            delta.write(good)
-            valid.write(good)
-            rejects.write(bad.cast(REJECT_SCHEMA))
+            pending.append(pool.submit(write, good, bad))
+            while len(pending) > 2:
+                pending.popleft().result()
+        while pending:
+            pending.popleft().result()
     return rows_read
 
 
