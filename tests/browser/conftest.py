@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -106,3 +107,25 @@ def page(browser_path: str):
         yield pg
         context.close()
         browser.close()
+
+
+#: the password of every demo login (``gongshu demo``)
+DEMO_PASSWORD = "gongshu-demo-2026"
+
+
+def start_demo(data: Path, *, persons: int, entities: int) -> tuple[subprocess.Popen, str]:
+    """Seed ``gongshu demo`` (``persons``/``entities`` synthetic records) into ``data`` and serve it."""
+    env = {**os.environ, "GONGSHU_DATA_DIR": str(data), "GONGSHU_DATABASE_URL": "", "PYTHONPATH": str(ROOT)}
+    seeded = subprocess.run([*GONGSHU, "demo", "--data-dir", str(data), "--force", "--no-serve", "--persons",
+                             str(persons), "--entities", str(entities)], env=env, capture_output=True)
+    if seeded.returncode:
+        pytest.fail("demo did not seed: " + (seeded.stdout + seeded.stderr).decode(errors="replace")[-3000:])
+    return serve(env)
+
+
+def login(page, base: str, username: str, password: str = DEMO_PASSWORD) -> None:
+    page.goto(base + "/login")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", password)
+    page.click("form.form button.primary")
+    page.wait_for_url(re.compile(r".*/workbench.*"))

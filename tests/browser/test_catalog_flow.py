@@ -7,18 +7,11 @@ import re
 
 import pytest
 
-from tests.browser.conftest import SCREENS
+from tests.browser.conftest import SCREENS, login
 from tests.factories import PASSWORD
 
 pytestmark = pytest.mark.browser
 
-
-def _login(page, base: str, username: str) -> None:
-    page.goto(base + "/login")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("form.form button.primary")
-    page.wait_for_url(re.compile(r".*/workbench.*"))
 
 
 def _logout(page) -> None:
@@ -28,7 +21,7 @@ def _logout(page) -> None:
 
 def test_officer_submits_reviewer_approves_public_finds_R_CAT_1_R_CAT_10(page, live_server):
     base = live_server
-    _login(page, base, "officer")
+    login(page, base, "officer", PASSWORD)
     page.screenshot(path=str(SCREENS / "01-officer-workbench.png"), full_page=True)
 
     page.goto(base + "/workbench/catalog/new")
@@ -61,7 +54,7 @@ def test_officer_submits_reviewer_approves_public_finds_R_CAT_1_R_CAT_10(page, l
     page.screenshot(path=str(SCREENS / "03-submitted.png"), full_page=True)
     _logout(page)
 
-    _login(page, base, "reviewer")
+    login(page, base, "reviewer", PASSWORD)
     page.goto(base + "/workbench/catalog/review")
     assert "户籍人口统计信息" in page.inner_text("main")
     page.screenshot(path=str(SCREENS / "04-review-queue.png"), full_page=True)

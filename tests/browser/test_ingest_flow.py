@@ -5,20 +5,17 @@ the fixed file, sees the new version and its diff; the authority sees the person
 from __future__ import annotations
 
 import csv
-import os
 import re
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.browser.conftest import GONGSHU, ROOT, SCREENS, serve
+from tests.browser.conftest import SCREENS, login, start_demo
 from tests.browser.test_catalog_flow import _logout
 
 pytestmark = pytest.mark.browser
-PASSWORD = "gongshu-demo-2026"
 MESSY = "户籍人口基本信息-部门导出-待修正.csv"
 FIXED = "户籍人口基本信息-部门导出-已修正.csv"
 
@@ -26,23 +23,11 @@ FIXED = "户籍人口基本信息-部门导出-已修正.csv"
 @pytest.fixture(scope="module")
 def demo_server(tmp_path_factory: pytest.TempPathFactory, browser_path) -> Iterator[tuple[str, Path]]:
     data = tmp_path_factory.mktemp("demo")
-    env = {**os.environ, "GONGSHU_DATA_DIR": str(data), "GONGSHU_DATABASE_URL": "", "PYTHONPATH": str(ROOT)}
-    seeded = subprocess.run([*GONGSHU, "demo", "--data-dir", str(data), "--force", "--no-serve", "--persons", "3000",
-                             "--entities", "300"], env=env, capture_output=True)
-    if seeded.returncode:
-        pytest.fail("demo did not seed: " + (seeded.stdout + seeded.stderr).decode(errors="replace")[-3000:])
-    proc, base = serve(env)
+    proc, base = start_demo(data, persons=3000, entities=300)
     yield base, data / "demo-source-files"
     proc.terminate()
     proc.wait(timeout=10)
 
-
-def _login(page, base: str, username: str) -> None:
-    page.goto(base + "/login")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("form.form button.primary")
-    page.wait_for_url(re.compile(r".*/workbench.*"))
 
 
 def _upload(page, path: Path) -> None:
@@ -55,7 +40,7 @@ def _upload(page, path: Path) -> None:
 
 def test_officer_fixes_a_messy_gbk_csv_and_sees_version_diff_and_library(page, demo_server):
     base, files = demo_server
-    _login(page, base, "gaj_officer")
+    login(page, base, "gaj_officer")
     page.goto(base + "/workbench/ingest")
     page.screenshot(path=str(SCREENS / "11-ingest-overview.png"), full_page=True)
     page.click("#ingest-overview a:text('户籍人口基本信息')")
@@ -94,7 +79,7 @@ def test_officer_fixes_a_messy_gbk_csv_and_sees_version_diff_and_library(page, d
         subject = next(csv.DictReader(fh))["公民身份号码"]
     _logout(page)
 
-    _login(page, base, "admin")
+    login(page, base, "admin")
     page.goto(base + "/workbench/library/person")
     page.click("form[action='/workbench/library/person/build'] button")
     page.wait_for_url(re.compile(r".*/workbench/library/person$"))

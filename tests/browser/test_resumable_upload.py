@@ -4,9 +4,7 @@ server's offset; a paused upload survives a page reload; the API's errors are sh
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,10 +12,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.browser.conftest import GONGSHU, ROOT, SCREENS, serve
+from tests.browser.conftest import SCREENS, login, start_demo
 
 pytestmark = pytest.mark.browser
-PASSWORD = "gongshu-demo-2026"
 ENTRY = "应急避难场所信息"  # 应急管理局's entry: 场所名称 (key) 场所类型 地址 可容纳人数 经度 纬度
 SHOT = SCREENS / "15-ingest-resumable-upload.png"  # copied to docs/screenshots by hand after looking at it
 CHUNK = 512 * 1024
@@ -26,12 +23,7 @@ CHUNK = 512 * 1024
 @pytest.fixture(scope="module")
 def demo_server(tmp_path_factory: pytest.TempPathFactory, browser_path) -> Iterator[str]:
     data = tmp_path_factory.mktemp("resumable")
-    env = {**os.environ, "GONGSHU_DATA_DIR": str(data), "GONGSHU_DATABASE_URL": "", "PYTHONPATH": str(ROOT)}
-    seeded = subprocess.run([*GONGSHU, "demo", "--data-dir", str(data), "--force", "--no-serve", "--persons", "200",
-                             "--entities", "50"], env=env, capture_output=True)
-    if seeded.returncode:
-        pytest.fail("demo did not seed: " + (seeded.stdout + seeded.stderr).decode(errors="replace")[-3000:])
-    proc, base = serve(env)
+    proc, base = start_demo(data, persons=200, entities=50)
     yield base
     proc.terminate()
     proc.wait(timeout=10)
@@ -47,13 +39,6 @@ def shelters(path: Path, rows: int, tag: str) -> Path:
                      f"113.{550100 + i % 9000:06d},23.{76418 + i % 9000:06d}\r\n")
     return path
 
-
-def _login(page, base: str, username: str) -> None:
-    page.goto(base + "/login")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("form.form button.primary")
-    page.wait_for_url(re.compile(r".*/workbench.*"))
 
 
 def _entry_page(page, base: str, *, chunk: int = CHUNK, threshold: int = 1024 * 1024) -> None:
@@ -85,7 +70,7 @@ def test_upload_resumes_by_itself_after_a_broken_connection_R_AGG_2(page, demo_s
     path = shelters(tmp_path / "避难场所-全量.csv", rows, "甲")
     size = path.stat().st_size
     assert size > 4 * CHUNK * 2  # a few MB: many chunks
-    _login(page, base, "yjj_officer")
+    login(page, base, "yjj_officer")
     _entry_page(page, base)
 
     calls: list[tuple[str, str]] = []  # (method, Upload-Offset or path) in order
@@ -144,7 +129,7 @@ def test_paused_upload_is_offered_again_after_a_reload_and_resumes_with_the_form
     rows = 12000
     path = shelters(tmp_path / "避难场所-增量.csv", rows, "乙")
     size = path.stat().st_size
-    _login(page, base, "yjj_officer")
+    login(page, base, "yjj_officer")
     _entry_page(page, base, chunk=256 * 1024)
 
     offsets: list[int] = []
@@ -198,7 +183,7 @@ def test_paused_upload_is_offered_again_after_a_reload_and_resumes_with_the_form
 def test_errors_from_the_api_are_shown_on_the_page_R_AGG_2(page, demo_server, tmp_path):
     base = demo_server
     path = shelters(tmp_path / "避难场所.csv", 100, "丙")
-    _login(page, base, "yjj_officer")
+    login(page, base, "yjj_officer")
     _entry_page(page, base, threshold=0)
     # a stale or forged CSRF token: the API refuses, and the page says so in Chinese
     page.eval_on_selector("#ingest-upload input[name=csrf_token]", "i => { i.value = 'forged'; }")
