@@ -24,6 +24,10 @@ MARITAL = {"name": "婚姻状况", "type": "C", "length": 2, "meaning": "GB/T 22
 
 @pytest.fixture
 def city(f, db, tmp_path):
+    return person_city(f, db, tmp_path)
+
+
+def person_city(f, db, tmp_path):
     c = cast(f)  # c.dept plays 公安局, c.other_dept 民政局
     admin = f.actor(c.authority, ("authority_admin",), kind="authority")
     for code, name, typ, src, ident in (("T0001", "公民身份号码", "C", c.dept, True), ("T0002", "姓名", "C", c.dept, False),

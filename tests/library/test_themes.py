@@ -45,6 +45,10 @@ def _disability_rows(ids: list[int]) -> list[list[str]]:
 
 @pytest.fixture
 def city(f, db, tmp_path):
+    return theme_city(f, db, tmp_path)
+
+
+def theme_city(f, db, tmp_path):
     """公安 loads 户籍 for persons 1–10; 民政 loads 低保 for persons 1–6; 残联 certificates for 2 and 4."""
     c = cast(f)
     admin = f.actor(c.authority, ("authority_admin",), kind="authority")

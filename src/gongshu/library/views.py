@@ -10,7 +10,10 @@ from gongshu.auth.service import Actor, can
 from gongshu.errors import GongshuError, Invalid
 from gongshu.library.models import KINDS
 from gongshu.library.service import build as build_service
-from gongshu.library.service import records
+from gongshu.library.service import (
+    records,
+    upkeep,  # noqa: F401 - registers the periodic refresh of stale builds
+)
 from gongshu.web.deps import get_db, page_actor, render
 from gongshu.web.views import WORKBENCH_LINKS
 
@@ -34,6 +37,8 @@ def library_page(request: Request, kind: str, subject: str = "", actor: Actor = 
     return render(request, "library/record.html", {
         "kind": kind, "kind_zh": KINDS[kind][0], "kind_en": KINDS[kind][1], "subject": subject, "found": found,
         "error": error, "builds": records.builds(session, actor=actor, kind=kind, limit=5),
+        "stale": upkeep.stale_libraries(session, (kind,)).get(kind),
+        "refresh_minutes": int(upkeep.REFRESH_EVERY.total_seconds() // 60),
         "can_build": can(actor, "library.build")}, status_code=error.status if error and error.status != 404 else 200)
 
 

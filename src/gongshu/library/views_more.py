@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from gongshu.auth.service import Actor, can
 from gongshu.errors import GongshuError, Invalid
-from gongshu.library.service import certificates, spatial, themes
+from gongshu.library.service import certificates, spatial, themes, upkeep
 from gongshu.web.deps import get_db, page_actor, render
 from gongshu.web.views import WORKBENCH_LINKS
 
@@ -82,6 +82,8 @@ def theme_page(request: Request, theme_id: int, after: str = "", actor: Actor = 
     return render(request, "library/theme.html", {
         "theme": theme, "page": page, "error": error, "after": after,
         "builds": themes.builds(session, actor=actor, theme_id=theme.id, limit=10),
+        "stale": upkeep.stale_themes(session, [theme.id]).get(theme.id),
+        "refresh_minutes": int(upkeep.REFRESH_EVERY.total_seconds() // 60),
         "can_manage": can(actor, "library.theme.manage")}, status_code=error.status if error else 200)
 
 
