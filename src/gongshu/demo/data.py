@@ -102,6 +102,8 @@ ENTITY_SOURCES = (
            (("uscc_checksum", USCC), ("date", "登记日期"))),
     Source("纳税信用A级纳税人名单", "swj_nashui", ent.tax_a_list, "ndjson", None, ISO,
            (("uscc_checksum", USCC), ("uscc_format", USCC)), "企业名称"),
+    Source("欠税公告信息", "swj_qianshui", ent.tax_arrears, "csv", "utf-8", ISO,
+           (("uscc_checksum", USCC),)),
     Source("食品经营许可信息", "scjgj_shipin", ent.food_licences, "parquet", None, ISO,
            (("uscc_checksum", USCC), ("date", "有效期至")), "经营者名称"),
 )

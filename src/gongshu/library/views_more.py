@@ -1,5 +1,5 @@
 """Library pages beyond the person/entity record: thematic libraries (主题库), the spatial library
-(自然资源与空间地理库) and the e-certificate library (电子证照库).
+(自然资源与空间地理库), the e-certificate library (电子证照库) and the credit library (信用库).
 
 Include this router BEFORE ``library.views.router``: that one's ``/workbench/library/{kind}`` would
 otherwise catch ``/workbench/library/themes``.
@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from gongshu.auth.service import Actor, can
 from gongshu.errors import GongshuError, Invalid
-from gongshu.library.service import certificates, spatial, themes, upkeep
+from gongshu.library.service import certificates, credit, spatial, themes, upkeep
 from gongshu.web.deps import get_db, page_actor, render
 from gongshu.web.views import WORKBENCH_LINKS
 
@@ -22,6 +22,7 @@ BASE = "/workbench/library"
 WORKBENCH_LINKS.append((BASE + "/themes", "主题库", "Thematic libraries", "library.view"))
 WORKBENCH_LINKS.append((BASE + "/spatial", "空间地理库", "Spatial library", "library.view"))
 WORKBENCH_LINKS.append((BASE + "/certificates", "电子证照库", "E-certificate library", "library.view"))
+WORKBENCH_LINKS.append((BASE + "/credit", "信用库", "Credit library", "library.view"))
 
 #: default box: 东莞 (Dongguan) city area
 DEFAULT_BBOX = "113.50,22.65,114.30,23.15"
@@ -148,4 +149,20 @@ def certificates_page(request: Request, holder: str = "", actor: Actor = Depends
             error = exc
     return render(request, "library/certificates.html", {
         "holder": holder, "found": found, "error": error, "sources": certificates.sources(session, actor=actor)},
+        status_code=error.status if error else 200)
+
+
+# Credit library -----------------------------------------------------------------------------------------------
+
+@router.get(BASE + "/credit", response_class=HTMLResponse)
+def credit_page(request: Request, subject: str = "", actor: Actor = Depends(page_actor),
+                session: Session = Depends(get_db)) -> Response:
+    found, error = None, None
+    if subject:
+        try:
+            found = credit.profile(session, actor=actor, subject=subject)
+        except GongshuError as exc:
+            error = exc
+    return render(request, "library/credit.html", {
+        "subject": subject, "found": found, "error": error, "overview": credit.overview(session, actor=actor)},
         status_code=error.status if error else 200)
