@@ -3,18 +3,15 @@
 
 from __future__ import annotations
 
-from datetime import date
-
 import pytest
 from sqlalchemy import select
 
 from gongshu.app import create_app
 from gongshu.audit.models import AuditEvent
-from gongshu.catalog.service import entries, lifecycle
 from gongshu.errors import Forbidden, Invalid
 from gongshu.library import views_more
 from gongshu.library.service import certificates
-from tests.catalog.helpers import cast, entry_in, published
+from tests.catalog.helpers import cast, published
 from tests.factories import login, make_uscc
 from tests.ingest.helpers import load_file, make_id, person_rows, write_csv
 
@@ -32,10 +29,7 @@ FOOD = [_item("许可证编号", is_key=True), _item("统一社会信用代码",
 
 
 def _publish(db, c, name, items):
-    e = entries.create_entry(db, actor=c.other_officer, data=entry_in(name=name, items=items, grade="一般2"))
-    lifecycle.submit(db, actor=c.other_officer, entry_id=e.id, start=date(2026, 3, 2))
-    lifecycle.approve(db, actor=c.reviewer, entry_id=e.id)
-    return e
+    return published(db, c, by=c.other_officer, name=name, items=items, grade="一般2")
 
 
 @pytest.fixture

@@ -3,16 +3,13 @@ sources through the real pipeline, masking, logged look-ups, permissions and bad
 
 from __future__ import annotations
 
-from datetime import date
-
 import pytest
 from sqlalchemy import select
 
 from gongshu.audit.models import AuditEvent
-from gongshu.catalog.service import entries, lifecycle
 from gongshu.errors import Forbidden, Invalid
 from gongshu.library.service import credit
-from tests.catalog.helpers import cast, entry_in
+from tests.catalog.helpers import cast, published
 from tests.factories import login, make_uscc
 from tests.ingest.helpers import load_file, make_id, write_csv
 
@@ -25,11 +22,8 @@ AMOUNT = {"name": "欠税余额", "type": "N", "length": 16, "grade": "一般1"}
 
 
 def _publish(db, c, name, items, topic="社会信用"):
-    e = entries.create_entry(db, actor=c.other_officer, data=entry_in(name=name, topic=topic, items=items,
-                                                                      grade="一般3", open_type="无条件开放"))
-    lifecycle.submit(db, actor=c.other_officer, entry_id=e.id, start=date(2026, 3, 2))
-    lifecycle.approve(db, actor=c.reviewer, entry_id=e.id)
-    return e
+    return published(db, c, by=c.other_officer, name=name, topic=topic, items=items, grade="一般3",
+                     open_type="无条件开放")
 
 
 @pytest.fixture

@@ -4,18 +4,16 @@ points by coordinates, geometries by their envelope — with validated boxes and
 from __future__ import annotations
 
 import csv
-from datetime import date
 
 import pytest
 from sqlalchemy import select
 
 from gongshu.app import create_app
 from gongshu.audit.models import AuditEvent
-from gongshu.catalog.service import entries, lifecycle
 from gongshu.errors import Forbidden, Invalid
 from gongshu.library import views_more
 from gongshu.library.service import spatial
-from tests.catalog.helpers import cast, entry_in, published
+from tests.catalog.helpers import cast, published
 from tests.factories import login
 from tests.ingest.helpers import load_file, person_rows, write_csv
 
@@ -36,11 +34,7 @@ FAR = "MULTIPOLYGON (((100 30, 101 30, 101 31, 100 30)))"
 
 
 def _publish(db, c, name, items):
-    e = entries.create_entry(db, actor=c.officer, data=entry_in(name=name, items=items, resource_attr="基础",
-                                                                topic="自然资源", grade="一般1"))
-    lifecycle.submit(db, actor=c.officer, entry_id=e.id, start=date(2026, 3, 2))
-    lifecycle.approve(db, actor=c.reviewer, entry_id=e.id)
-    return e
+    return published(db, c, name=name, items=items, resource_attr="基础", topic="自然资源", grade="一般1")
 
 
 def _csv(path, header, rows):

@@ -11,7 +11,6 @@ from sqlalchemy import select
 
 from gongshu.app import create_app
 from gongshu.audit.models import AuditEvent
-from gongshu.catalog.service import entries, lifecycle
 from gongshu.errors import Conflict, Forbidden, Invalid, NotFound
 from gongshu.ingest.service import versions
 from gongshu.library import views_more
@@ -19,7 +18,7 @@ from gongshu.library.models import ThemeBuild
 from gongshu.library.service import themes
 from gongshu.store import registry
 from gongshu.store.service import file_sm3
-from tests.catalog.helpers import cast, entry_in, published
+from tests.catalog.helpers import cast, published
 from tests.factories import login
 from tests.ingest.helpers import load_file, make_id, person_rows, write_csv
 
@@ -33,10 +32,7 @@ LEVEL = {"name": "残疾等级", "type": "C", "length": 2, "grade": "一般4"}
 
 
 def _publish(db, c, name, items):
-    e = entries.create_entry(db, actor=c.other_officer, data=entry_in(name=name, items=items, grade="一般4"))
-    lifecycle.submit(db, actor=c.other_officer, entry_id=e.id, start=date(2026, 3, 2))
-    lifecycle.approve(db, actor=c.reviewer, entry_id=e.id)
-    return e
+    return published(db, c, by=c.other_officer, name=name, items=items, grade="一般4")
 
 
 def _disability_rows(ids: list[int]) -> list[list[str]]:
