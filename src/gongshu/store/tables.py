@@ -268,7 +268,8 @@ def store_engine(url: str) -> Engine:
 def sqlite_file_engine(path: Path) -> Engine:
     """Reads and small writes on an existing table file (never creates one: ``mode=rw``)."""
     uri = f"file:{quote(str(path))}?mode=rw"
-    engine = create_engine("sqlite://", poolclass=QueuePool, pool_size=4, max_overflow=8,
+    # pooled per table file: keep few idle connections (each holds the file, its -wal and -shm open)
+    engine = create_engine("sqlite://", poolclass=QueuePool, pool_size=2, max_overflow=8,
                            creator=lambda: sqlite3.connect(uri, uri=True, check_same_thread=False, isolation_level=None))
     event.listen(engine, "connect", _sqlite_pragmas)
     return engine
