@@ -140,7 +140,7 @@ def test_elements_rules_and_sources_R_CAT_6(dsession):
     assert dsession.scalar(select(func.count()).select_from(DataElement)) >= 40
     assert dsession.scalar(select(func.count()).select_from(GradingRule)) >= 10
     src = dict(dsession.execute(select(DataElement.name, Org.short_name)
-                                .join(Org, Org.id == DataElement.source_org_id)).tuples().all())
+                                .join(Org, Org.id == DataElement.source_org_id)).all())
     assert src["公民身份号码"] == "公安局" and src["婚姻状况"] == "民政局"
     assert src["统一社会信用代码"] == "市场监管局" and src["残疾人证号"] == "残联" and src["宗地代码"] == "自然资源局"
     # the ID number is graded by the rule the authority maintains
@@ -151,7 +151,7 @@ def test_elements_rules_and_sources_R_CAT_6(dsession):
 
 def test_catalogue_covers_every_lifecycle_state_R_CAT_1(dsession):
     status = Counter(dict(dsession.execute(select(CatalogEntry.status, func.count())
-                                           .group_by(CatalogEntry.status)).tuples().all()))
+                                           .group_by(CatalogEntry.status)).all()))
     assert sum(status.values()) >= 100
     assert status["published"] >= 70 and status["submitted"] >= 5 and status["draft"] >= 5
     assert status["returned"] >= 5 and status["withdrawn"] == 1
@@ -261,11 +261,11 @@ def test_audit_chain_verifies_and_covers_the_seeding(dsession):
 
 def _fingerprint(s: Session) -> dict:
     """Everything the seed decides (not ids, timestamps or deadlines)."""
-    org = dict(s.execute(select(Org.id, Org.name)).tuples().all())
-    code = dict(s.execute(select(CatalogEntry.id, CatalogEntry.code)).tuples().all())
-    el = dict(s.execute(select(DataElement.id, DataElement.code)).tuples().all())
+    org = dict(s.execute(select(Org.id, Org.name)).all())
+    code = dict(s.execute(select(CatalogEntry.id, CatalogEntry.code)).all())
+    el = dict(s.execute(select(DataElement.id, DataElement.code)).all())
     return {
-        "orgs": sorted(s.execute(select(Org.name, Org.kind, Org.uscc)).tuples().all()),
+        "orgs": sorted(s.execute(select(Org.name, Org.kind, Org.uscc)).all()),
         "users": sorted((u.username, u.display_name, org[u.org_id]) for u in s.scalars(select(User))),
         "elements": sorted((e.code, e.name, org[e.source_org_id]) for e in s.scalars(select(DataElement))),
         "entries": sorted((e.code, e.name, org[e.org_id], e.status, e.version, e.grade, e.sharing_type, e.open_type,

@@ -1,7 +1,7 @@
 """Synthetic resource data behind the demo catalogue: the files departments would upload (issue 3).
 
 :func:`generate` writes one file per source entry into a directory — persons (户籍, 婚姻, 社保, 医保,
-低保, 残疾人证, 公积金, 职业资格证书), legal entities (企业登记, 社会组织, 纳税信用A级, 食品经营许可) and
+低保, 残疾人证, 公积金, 职业资格证书), legal entities (企业登记, 社会组织, 纳税信用A级, 欠税公告, 行政处罚, 食品经营许可) and
 spatial resources (应急避难场所 with 经度/纬度, 宗地 with a WKT polygon) — in mixed formats and
 encodings, with about ``defect_rate`` deliberately defective rows per file (one problem each) and about
 1 % deliberate name conflicts between a source and the legal source. Everything is vectorised
@@ -104,6 +104,8 @@ ENTITY_SOURCES = (
            (("uscc_checksum", USCC), ("uscc_format", USCC)), "企业名称"),
     Source("欠税公告信息", "swj_qianshui", ent.tax_arrears, "csv", "utf-8", ISO,
            (("uscc_checksum", USCC),)),
+    Source("市场监管行政处罚信息", "scjgj_chufa", ent.market_penalties, "xlsx", None, YMD,
+           (("uscc_checksum", USCC), ("date", "处罚日期"))),
     Source("食品经营许可信息", "scjgj_shipin", ent.food_licences, "parquet", None, ISO,
            (("uscc_checksum", USCC), ("date", "有效期至")), "经营者名称"),
 )

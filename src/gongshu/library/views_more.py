@@ -38,6 +38,7 @@ def _themes_page(request: Request, session: Session, actor: Actor, *, error: Gon
     manage = can(actor, "library.theme.manage")
     return render(request, "library/themes.html", {
         "themes": listed, "current": current, "can_manage": manage, "error": error,
+        "stale": upkeep.stale_themes(session, [t.id for t in listed], check=False),
         "form": form or {"key": "公民身份号码"},
         "attached": themes.attached_entries(session, actor=actor) if manage else []},
         status_code=error.status if error else 200)

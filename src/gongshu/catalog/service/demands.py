@@ -169,7 +169,7 @@ def list_demands(session: Session, *, actor: Actor, status: str | None = None, s
 
 def status_counts(session: Session, *, actor: Actor, scope: str = "all", org_id: int | None = None) -> dict[str, int]:
     sub = _scoped(actor, visible_to(actor), status=None, scope=scope, org_id=org_id).subquery()
-    return dict(session.execute(select(sub.c.status, func.count()).group_by(sub.c.status)).tuples().all())
+    return dict(session.execute(select(sub.c.status, func.count()).group_by(sub.c.status)).all())
 
 
 def providers(session: Session) -> list[Org]:
@@ -544,7 +544,7 @@ def suggestions(session: Session, *, actor: Actor, demand: DataDemand, limit: in
     if not found:
         return []
     owners = dict(session.execute(select(CatalogEntry.id, CatalogEntry.org_id)
-                                  .where(CatalogEntry.id.in_(list(found)))).tuples().all())
+                                  .where(CatalogEntry.id.in_(list(found)))).all())
     out = []
     for s in found.values():
         s.org_id = owners.get(s.entry_id, 0)
@@ -566,14 +566,14 @@ def inventory_rows(session: Session, org_id: int | None) -> list[dict[str, Any]]
     demands = list(session.scalars(stmt))
     if not demands:
         return []
-    names = dict(session.execute(select(Org.id, Org.name)).tuples().all())
+    names = dict(session.execute(select(Org.id, Org.name)).all())
     entry_ids = {d.entry_id for d in demands if d.entry_id}
     entries = {i: (c, n) for i, c, n in session.execute(
         select(CatalogEntry.id, CatalogEntry.code, CatalogEntry.name).where(CatalogEntry.id.in_(sorted(entry_ids))))}
     systems = dict(session.execute(select(InfoSystem.id, InfoSystem.name).where(
-        InfoSystem.id.in_(sorted({d.system_id for d in demands if d.system_id})))).tuples().all())
+        InfoSystem.id.in_(sorted({d.system_id for d in demands if d.system_id})))).all())
     projects = dict(session.execute(select(Project.id, Project.name).where(
-        Project.id.in_(sorted({d.project_id for d in demands if d.project_id})))).tuples().all())
+        Project.id.in_(sorted({d.project_id for d in demands if d.project_id})))).all())
     rows = []
     for d in demands:
         code, ename = entries.get(d.entry_id, ("", "")) if d.entry_id else ("", "")

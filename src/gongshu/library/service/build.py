@@ -10,6 +10,7 @@ snapshots, written to a new store table; the build row records the versions it u
 
 from __future__ import annotations
 
+import contextlib
 import time
 from pathlib import Path
 
@@ -28,6 +29,7 @@ from gongshu.ingest.service import spec as ingest_spec
 from gongshu.ingest.service import versions as ingest_versions
 from gongshu.ingest.service.files import snapshot_path
 from gongshu.library.models import KINDS, LibraryBuild, LibraryConflict
+from gongshu.library.service import locks, retention
 from gongshu.store import registry
 from gongshu.store.service import Column, sql_literal
 
@@ -71,10 +73,13 @@ def _sources(session: Session, kind: str) -> tuple[list[dict], dict[str, dict]]:
 
 
 def build(session: Session, *, actor: Actor, kind: str, work: Path | None = None) -> LibraryBuild:
-    """Materialise a library now; the previous build stays until this one is recorded."""
+    """Materialise a library now; the previous build stays until this one is recorded. One build per
+    library at a time (:class:`locks.BuildRunning` otherwise); builds beyond the newest
+    ``retention.KEEP_BUILDS`` then expire."""
     require(actor, "library.build")
     if kind not in KINDS:
         raise Invalid(f"未知的基础库：{kind}", f"Unknown library: {kind}", field="kind")
+    locks.hold(session, name=kind, label_zh=KINDS[kind][0], label_en=f"The {KINDS[kind][1]}")
     started = time.perf_counter()
     sources, attrs = _sources(session, kind)
     if not sources:
@@ -84,6 +89,23 @@ def build(session: Session, *, actor: Actor, kind: str, work: Path | None = None
     stamp = time.strftime("%Y%m%d%H%M%S") + f"{int(time.time() * 1000) % 1000:03d}"
     out = work / f"{kind}-{stamp}.parquet"
     conflicts_out = work / f"{kind}-{stamp}-conflicts.parquet"
+    table = f"lib_{kind}_{stamp}"
+    try:
+        lib = _materialise(session, actor=actor, kind=kind, sources=sources, attrs=attrs, table=table, out=out,
+                           conflicts_out=conflicts_out, started=started)
+    except BaseException:  # nothing of a failed build stays behind (the caller rolls the rows back)
+        with contextlib.suppress(Exception):
+            registry.get_store().drop_table(table)
+        out.unlink(missing_ok=True)
+        conflicts_out.unlink(missing_ok=True)
+        raise
+    retention.expire_library(session, actor=actor, kind=kind)
+    return lib
+
+
+def _materialise(session: Session, *, actor: Actor, kind: str, sources: list[dict], attrs: dict[str, dict],
+                 table: str, out: Path, conflicts_out: Path, started: float) -> LibraryBuild:
+    """The DuckDB query, the store table, the build row and its conflicts."""
     con = duckdb.connect()
     con.execute("SET threads=2")
     # one wide row per subject: every source's columns side by side (a source holds one row per key), so
@@ -124,7 +146,6 @@ def build(session: Session, *, actor: Actor, kind: str, work: Path | None = None
     columns = [Column("k", "主体标识", "C", 18, key=True)]
     for a in attrs.values():
         columns += [Column(a["column"], a["name"], "C"), Column("s" + a["column"][1:], f"{a['name']}·来源", "I")]
-    table = f"lib_{kind}_{stamp}"
     store = registry.get_store()
     store.write_batches(table, columns, pq.ParquetFile(out).iter_batches(batch_size=50_000), create=True, index=True)
     subjects = pq.ParquetFile(out).metadata.num_rows

@@ -6,8 +6,11 @@ under the topic 社会信用, or whose name says it is credit information — th
 (公民身份号码 / 统一社会信用代码). Each source has a **polarity**, read from its name by a rule that is
 shown with the word that decided it: 守信 (positive: A级, 红名单, 守信, 诚信), 失信 (negative: 欠税, 处罚,
 失信, 黑名单, 异常名录, 严重违法) or 一般 (neutral). A profile lists every record about the subject in
-every source (DuckDB over the Parquet snapshots, one pass per source), other identifiers masked,
-with a count per polarity; every look-up is an access event.
+every source (DuckDB over the Parquet snapshots, one pass per source) with the providing department and
+the version read; values are masked as the person/entity record masks them (identifiers, items graded
+一般4 and above), and each source's **record date** is its first date item in catalogue order (公告日期,
+处罚日期, 列入日期 …) — the profile gives the latest per source and per polarity. Every look-up is an
+access event.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from gongshu.ingest.service import spec as ingest_spec
 from gongshu.ingest.service import versions as ingest_versions
 from gongshu.ingest.service.files import snapshot_path
 from gongshu.kit.identifiers import mask_id_number
-from gongshu.library.service import records  # noqa: F401 - declares library.view
+from gongshu.library.service import records  # declares library.view
 from gongshu.library.service.certificates import _json, holder_kind
 from gongshu.store.service import sql_ident, sql_literal
 
@@ -60,9 +63,15 @@ def _sources(session: Session) -> list[dict]:
         holder = next((c for c in cols if ingest_spec.check_for(c.label)), None)
         if holder is None:
             continue
-        out.append({"entry_id": v.entry_id, "entry_name": name, "org_id": snap["org_id"], "version_id": v.id,
+        items = {it["name"]: it for it in snap.get("items", [])}
+        dated = next((c for c in cols if c.type == "D"), None)
+        out.append({"entry_id": v.entry_id, "entry_name": name, "org_id": snap["org_id"],
+                    "org_name": snap.get("org_name") or "", "version_id": v.id,
                     "version": v.number, "rows": v.rows, "holder_kind": ingest_spec.check_for(holder.label),
-                    "holder": holder, "columns": cols, "polarity": polarity(name), "path": str(snapshot_path(v))})
+                    "holder": holder, "columns": cols, "polarity": polarity(name), "path": str(snapshot_path(v)),
+                    "date_item": dated.label if dated else None,
+                    "mask": {c.name: {"name": c.label, "grade": items.get(c.label, {}).get("grade"),
+                                      "identifier": bool(ingest_spec.check_for(c.label))} for c in cols}})
     return out
 
 
@@ -86,7 +95,7 @@ def overview(session: Session, *, actor: Actor) -> dict:
     finally:
         con.close()
     top = sorted(adverse.items(), key=lambda kv: (-kv[1], kv[0]))[:TOP_ADVERSE]
-    return {"sources": [{k: v for k, v in s.items() if k not in ("holder", "columns", "path")} | {
+    return {"sources": [{k: v for k, v in s.items() if k not in ("holder", "columns", "path", "mask")} | {
                 "holder_item": s["holder"].label} for s in found],
             "top_adverse": [{"subject": mask_id_number(k), "records": n} for k, n in top],
             "adverse_subjects": len(adverse)}
@@ -100,6 +109,7 @@ def profile(session: Session, *, actor: Actor, subject: str) -> dict:
     kind = holder_kind(subject)
     found = [s for s in _sources(session) if s["holder_kind"] == kind]
     sections, counts = [], {"positive": 0, "negative": 0, "neutral": 0}
+    latest: dict[str, str | None] = {"positive": None, "negative": None, "neutral": None}
     con = duckdb.connect()
     try:
         con.execute("SET threads=2")
@@ -110,20 +120,27 @@ def profile(session: Session, *, actor: Actor, subject: str) -> dict:
                            params=[subject, MAX_PER_SOURCE + 1]).to_arrow_table().to_pylist()
             if not rows:
                 continue
-            shown = []
+            shown, dates = [], []
             for row in rows[:MAX_PER_SOURCE]:
                 attrs = {}
                 for c in s["columns"]:
                     if c.name == s["holder"].name:
                         continue
-                    v = row.get(c.name)
-                    if v is not None and (ingest_spec.check_for(c.label) or "号码" in c.label):
-                        v = mask_id_number(str(v))
-                    attrs[c.label] = _json(v)
+                    v = _json(row.get(c.name))
+                    if c.label == s["date_item"] and v is not None:
+                        dates.append(str(v))
+                    if v is not None:
+                        v = records._mask(s["mask"][c.name], str(v))[0]
+                    attrs[c.label] = v
                 shown.append(attrs)
-            counts[s["polarity"]["code"]] += len(rows[:MAX_PER_SOURCE])
-            sections.append({"entry_id": s["entry_id"], "entry_name": s["entry_name"], "version": s["version"],
-                             "version_id": s["version_id"], "polarity": s["polarity"], "records": shown,
+            code = s["polarity"]["code"]
+            counts[code] += len(rows[:MAX_PER_SOURCE])
+            last = max(dates) if dates else None
+            if last and (latest[code] is None or last > latest[code]):
+                latest[code] = last
+            sections.append({"entry_id": s["entry_id"], "entry_name": s["entry_name"], "org_name": s["org_name"],
+                             "version": s["version"], "version_id": s["version_id"], "polarity": s["polarity"],
+                             "records": shown, "date_item": s["date_item"], "latest": last,
                              "truncated": len(rows) > MAX_PER_SOURCE})
     finally:
         con.close()
@@ -131,5 +148,5 @@ def profile(session: Session, *, actor: Actor, subject: str) -> dict:
     audit.record(session, actor=actor, action="library.credit.read", subject_type="library_credit",
                  subject_id=mask_id_number(subject),
                  detail={"kind": kind, "records": counts, "entries": [x["entry_id"] for x in sections]})
-    return {"subject": mask_id_number(subject), "kind": kind, "counts": counts, "sections": sections,
+    return {"subject": mask_id_number(subject), "kind": kind, "counts": counts, "latest": latest, "sections": sections,
             "sources": len(found)}

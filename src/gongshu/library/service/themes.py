@@ -10,6 +10,7 @@ previous build is marked old. Pages read the current build, masked, and every re
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
 from pathlib import Path
@@ -30,6 +31,7 @@ from gongshu.ingest.service import versions as ingest_versions
 from gongshu.ingest.service.files import snapshot_path
 from gongshu.kit.identifiers import mask_id_number
 from gongshu.library.models import Theme, ThemeBuild
+from gongshu.library.service import locks, retention
 from gongshu.library.service.records import MASKED_GRADES
 from gongshu.store import registry
 from gongshu.store.service import Column, file_sm3, sql_ident, sql_literal
@@ -269,9 +271,12 @@ def _store_columns(columns: list[dict]) -> list[Column]:
 
 
 def build_theme(session: Session, *, actor: Actor, theme_id: int, work: Path | None = None) -> ThemeBuild:
-    """Materialise a theme from its parts' serving versions now; the previous build is marked old."""
+    """Materialise a theme from its parts' serving versions now; the previous build is marked old. One
+    build per theme at a time (:class:`locks.BuildRunning` otherwise); builds beyond the newest
+    ``retention.KEEP_BUILDS`` then expire."""
     require(actor, "library.theme.manage")
     theme = _theme(session, theme_id)
+    locks.hold(session, name=f"theme-{theme.id}", label_zh=f"主题库“{theme.name}”", label_en=f"The theme '{theme.name}'")
     definition = theme.definition
     resolved = _resolve(session, key=definition["key"], parts=definition["parts"])
     columns = _output_columns(session, resolved, definition["key"])
@@ -280,23 +285,30 @@ def build_theme(session: Session, *, actor: Actor, theme_id: int, work: Path | N
     work.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%d%H%M%S") + f"{int(time.time() * 1000) % 1000:03d}"
     out = work / f"theme-{theme.id}-{stamp}.parquet"
+    table = f"lib_theme_{theme.id}_{stamp}"
+    try:
+        tb = _materialise(session, actor=actor, theme=theme, resolved=resolved, columns=columns, table=table,
+                          out=out, root=root)
+    except BaseException:  # nothing of a failed build stays behind (the caller rolls the rows back)
+        with contextlib.suppress(Exception):
+            registry.get_store().drop_table(table)
+        out.unlink(missing_ok=True)
+        raise
+    retention.expire_theme(session, actor=actor, theme_id=theme.id)
+    return tb
+
+
+def _materialise(session: Session, *, actor: Actor, theme: Theme, resolved: list[dict], columns: list[dict],
+                 table: str, out: Path, root: Path) -> ThemeBuild:
+    """The DuckDB join, the Parquet snapshot, the store table and the build row."""
     con = duckdb.connect()
     try:
         con.execute("SET threads=2")
         con.execute(f"COPY ({_join_sql(resolved, columns)}) TO {sql_literal(str(out))} (FORMAT parquet, COMPRESSION zstd)")
     finally:
         con.close()
-    table = f"lib_theme_{theme.id}_{stamp}"
-    store_cols = _store_columns(columns)
-    store = registry.get_store()
-    try:
-        store.write_batches(table, store_cols, pq.ParquetFile(out).iter_batches(batch_size=50_000), create=True,
-                            index=True)
-    except Invalid:
-        if store.has_table(table):
-            store.drop_table(table)
-        out.unlink(missing_ok=True)
-        raise
+    registry.get_store().write_batches(table, _store_columns(columns),
+                                       pq.ParquetFile(out).iter_batches(batch_size=50_000), create=True, index=True)
     rows = pq.ParquetFile(out).metadata.num_rows
     session.execute(update(ThemeBuild).where(ThemeBuild.theme_id == theme.id, ThemeBuild.status == "current")
                     .values(status="old"))
@@ -317,8 +329,7 @@ def build_theme(session: Session, *, actor: Actor, theme_id: int, work: Path | N
 
 
 def build_snapshot_path(build: ThemeBuild) -> Path:
-    p = Path(build.snapshot_path)
-    return p if p.is_absolute() else registry.files_root() / p
+    return retention.theme_file(build)
 
 
 # Reading ----------------------------------------------------------------------------------------------------
