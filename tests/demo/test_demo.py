@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from collections import Counter
+from datetime import date
 from pathlib import Path
 
 import click
@@ -44,9 +45,10 @@ from gongshu.config import get_settings
 from gongshu.demo import cli as demo_cli
 from gongshu.demo.city import DEMO_PASSWORD, ELEMENT_BY_NAME, usccs
 from gongshu.demo.seed import entry_codes, seed_demo
+from gongshu.kit import workdays
 from gongshu.kit.identifiers import is_valid_uscc
 from gongshu.tasks import service as tasks_service
-from gongshu.tasks.models import Supervision, Task
+from gongshu.tasks.models import CalendarYear, Supervision, Task
 
 _ENV = ("GONGSHU_DATA_DIR", "GONGSHU_DATABASE_URL")
 
@@ -289,3 +291,15 @@ def test_same_seed_same_city(demo, session_factory):
         a, b = _fingerprint(first), _fingerprint(again)
     for key in a:
         assert a[key] == b[key], key
+
+
+def test_demo_seeds_in_a_year_the_packaged_calendar_does_not_know(session_factory, monkeypatch):
+    """Run in late December (or later), the demo's deadlines reach a year chinese-calendar does not have:
+    the demo authority declares that year's statutory holidays, named as such, instead of stopping."""
+    monkeypatch.setattr(workdays, "_PACKAGED_YEARS", frozenset(y for y in workdays.packaged_years() if y < 2027))
+    seed_demo(session_factory, today=date(2027, 3, 1))
+    with session_factory() as s:
+        declared = {r.year: r.source for r in s.scalars(select(CalendarYear))}
+        assert sorted(declared) == [2027, 2028] and "放假办法" in declared[2027] and "国务院办公厅通知" in declared[2027]
+        cal = tasks_service.calendar(s)
+        assert not cal.is_workday(date(2027, 2, 5)) and cal.is_workday(date(2027, 2, 9))

@@ -9,8 +9,10 @@ from sqlalchemy import select
 
 from gongshu.audit.models import AuditEvent
 from gongshu.errors import CalendarUnknown, Forbidden
+from gongshu.kit import workdays
 from gongshu.tasks import service as tasks
 from gongshu.tasks.models import Supervision
+from tests.factories import login
 
 
 def test_task_due_in_working_days_and_overdue_sweep(f, db):
@@ -38,7 +40,9 @@ def test_authority_sees_supervision_departments_do_not(f, db):
     tasks.supervision(db, actor=reviewer)
 
 
-def test_declared_year_lets_deadlines_cross_into_2027(f, db):
+def test_declared_year_lets_deadlines_cross_into_2027(f, db, monkeypatch):
+    # as on the packaged calendar 1.11 (to 2026), whatever a newer release knows
+    monkeypatch.setattr(workdays, "_PACKAGED_YEARS", frozenset(y for y in workdays.packaged_years() if y < 2027))
     admin = f.actor(roles=("authority_admin",), kind="authority")
     org = f.org()
     with pytest.raises(CalendarUnknown):
@@ -56,3 +60,19 @@ def test_declared_year_lets_deadlines_cross_into_2027(f, db):
 def test_only_authority_admin_edits_calendar(f, db):
     with pytest.raises(Forbidden):
         tasks.set_override(db, actor=f.actor(), day=date(2026, 5, 6), is_workday=False)
+
+
+def test_calendar_page_prefills_the_statutory_holidays_and_keeps_a_refused_form(f, db, client):
+    admin_user = f.user(f.org(kind="authority"), ("authority_admin",))
+    db.commit()
+    token = login(client, admin_user)
+    page = client.get("/workbench/calendar", params={"prefill": "2027"})
+    assert page.status_code == 200 and 'id="calendar-prefilled"' in page.text
+    assert "2027-02-05 春节（除夕）" in page.text and "2027-10-03 国庆节" in page.text
+    bad = client.get("/workbench/calendar", params={"prefill": "abc"})
+    assert bad.status_code == 422 and 'role="alert"' in bad.text
+    early = client.get("/workbench/calendar", params={"prefill": "2020"})
+    assert early.status_code == 422 and "2025" in early.text
+    refused = client.post("/workbench/calendar/year", data={"csrf_token": token, "year": "2027", "source": "",
+                                                            "holidays": "2027-01-01 元旦\n2027-02-05 春节"})
+    assert refused.status_code == 422 and "2027-02-05 春节" in refused.text  # what was typed is not lost

@@ -38,6 +38,7 @@ from gongshu.demo.city import (
     usccs,
 )
 from gongshu.demo.demands import seed_demands
+from gongshu.kit import workdays
 from gongshu.tasks import service as tasks_service
 
 #: states whose entries are submitted at least once
@@ -162,6 +163,18 @@ def _orgs_and_people(session: Session, seed: int, fake: Faker, city: DemoCity) -
                                  ORG_BY_KEY[u.org].name))
 
 
+def _calendar(session: Session, today: date) -> None:
+    """This year and next must be known for deadlines. For a year the packaged calendar does not have
+    yet, the demo authority declares the statutory holidays of the 放假办法 — never invented 调休:
+    the source says the State Council notice is still to be entered."""
+    admin = _actors(session)["admin"]
+    for year in (today.year, today.year + 1):
+        if not tasks_service.calendar(session).knows_year(year):
+            tasks_service.declare_year(
+                session, actor=admin, year=year, holidays=workdays.statutory_holidays(year), workdays=[],
+                source=f"演示：《全国年节及纪念日放假办法》规定的 {year} 年法定节假日；调休与补假待录入国务院办公厅通知")
+
+
 def _elements_and_rules(session: Session, city: DemoCity) -> None:
     admin = _actors(session)["admin"]
     org_ids = dict(session.execute(select(Org.short_name, Org.id)).all())
@@ -284,6 +297,8 @@ def seed_demo(factory: sessionmaker[Session], *, seed: int = DEFAULT_SEED, today
     codes = entry_codes()
     with factory.begin() as s:
         _orgs_and_people(s, seed, fake, city)
+    with factory.begin() as s:
+        _calendar(s, today or tasks_service.today())
     with factory.begin() as s:
         _elements_and_rules(s, city)
     with factory.begin() as s:

@@ -98,3 +98,45 @@ def year_template(year: int) -> dict[date, bool]:
         out[day] = day.weekday() < 5
         day += timedelta(days=1)
     return out
+
+
+#: 《全国年节及纪念日放假办法》 (as revised by the State Council on 2024-11-12, in force 2025-01-01),
+#: article 2: the holidays of all citizens — 13 days. Lunar days are (month, day) of the lunar year.
+STATUTORY_SINCE = 2025
+
+
+def statutory_holidays(year: int) -> list[tuple[date, str]]:
+    """The 13 statutory holidays of ``year`` under the 2024 revision of the 放假办法: 元旦 1 January;
+    春节 农历除夕 and 正月初一–初三; 清明节 (the day of the solar term); 劳动节 1–2 May; 端午节 农历五月初五;
+    中秋节 农历八月十五; 国庆节 1–3 October.
+
+    These are fixed by law; what the State Council's yearly notice adds — the days made up when a
+    holiday falls on a weekend (补假), the bridging days off and the weekend working days (调休) — is not
+    here: the authority enters them from the notice. Lunar dates from ``lunardate``, the solar term
+    from ``chinese_calendar``."""
+    from lunardate import LunarDate
+
+    if not STATUTORY_SINCE <= year <= 2099:
+        raise Invalid(f"只能按现行放假办法推算 {STATUTORY_SINCE}–2099 年的法定节假日",
+                      f"Statutory holidays can be derived for {STATUTORY_SINCE}-2099 under the current rules",
+                      field="year")
+    spring = LunarDate(year, 1, 1).to_solar_date()
+    qingming = next(d for d, name in chinese_calendar.get_solar_terms(date(year, 4, 1), date(year, 4, 10))
+                    if name == "清明")
+    days = [(date(year, 1, 1), "元旦"), (spring - timedelta(days=1), "春节（除夕）")]
+    days += [(spring + timedelta(days=n), f"春节（正月初{'一二三'[n]}）") for n in range(3)]
+    days += [(qingming, "清明节"), (date(year, 5, 1), "劳动节"), (date(year, 5, 2), "劳动节"),
+             (LunarDate(year, 5, 5).to_solar_date(), "端午节"), (LunarDate(year, 8, 15).to_solar_date(), "中秋节")]
+    days += [(date(year, 10, n), "国庆节") for n in (1, 2, 3)]
+    names: dict[date, list[str]] = {}
+    for d, note in days:  # two holidays on one day (中秋 on 1–3 October): one day off, both named
+        names.setdefault(d, []).append(note)
+    out = []
+    for d in sorted(names):
+        note = "、".join(names[d])
+        if len(names[d]) > 1:
+            note += "（同日，另行安排的假日见国务院办公厅通知）"
+        elif d.weekday() >= 5:
+            note += "（适逢周末，补假日期见国务院办公厅通知）"
+        out.append((d, note))
+    return out

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from gongshu.auth import service as auth_service
 from gongshu.auth.service import Actor, require
 from gongshu.errors import GongshuError, Invalid
+from gongshu.kit import workdays
 from gongshu.tasks import service
 from gongshu.web.deps import get_db, page_actor, render
 
@@ -27,15 +28,32 @@ def supervision_page(request: Request, actor: Actor = Depends(page_actor),
         "events": service.supervision(session, actor=actor)})
 
 
-def _calendar_page(request: Request, session: Session, error: GongshuError | None = None) -> Response:
-    return render(request, "tasks/calendar.html", {"cal": service.calendar_status(session), "error": error},
+def _calendar_page(request: Request, session: Session, error: GongshuError | None = None,
+                   form: dict | None = None) -> Response:
+    cal = service.calendar_status(session)
+    nxt = next(y for y in range(service.today().year, 2101) if y not in cal["declared"] and y not in cal["packaged"])
+    return render(request, "tasks/calendar.html", {"cal": cal, "error": error, "form": form or {}, "next_year": nxt},
                   status_code=error.status if error else 200)
 
 
 @router.get("/workbench/calendar", response_class=HTMLResponse)
-def calendar_page(request: Request, actor: Actor = Depends(page_actor), session: Session = Depends(get_db)) -> Response:
+def calendar_page(request: Request, prefill: str = "", actor: Actor = Depends(page_actor),
+                  session: Session = Depends(get_db)) -> Response:
+    """``prefill=YEAR`` fills the year form with the statutory holidays of the 放假办法, for the authority
+    to complete with the State Council notice's 调休 and 补假 days."""
     require(actor, "calendar.manage")
-    return _calendar_page(request, session)
+    if not prefill:
+        return _calendar_page(request, session)
+    try:
+        year = int(prefill)
+        days = workdays.statutory_holidays(year)
+    except ValueError:
+        return _calendar_page(request, session, Invalid(f"年份无效：{prefill[:20]}", f"Invalid year: {prefill[:20]}",
+                                                        field="prefill"))
+    except GongshuError as exc:
+        return _calendar_page(request, session, exc)
+    return _calendar_page(request, session, form={"year": year, "prefilled": True,
+                                                  "holidays": "\n".join(f"{d} {note}" for d, note in days)})
 
 
 def _parse_days(text: str, field: str) -> list[tuple[date, str]]:
@@ -62,7 +80,8 @@ def calendar_year(request: Request, year: int = Form(...), source: str = Form(""
                              holidays=_parse_days(holidays, "holidays"), workdays=_parse_days(workdays, "workdays"))
     except GongshuError as exc:
         session.rollback()
-        return _calendar_page(request, session, exc)
+        return _calendar_page(request, session, exc, form={"year": year, "source": source, "holidays": holidays,
+                                                           "workdays": workdays})
     return RedirectResponse("/workbench/calendar", status_code=303)
 
 
