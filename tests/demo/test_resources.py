@@ -7,7 +7,7 @@ from sqlalchemy import select
 from gongshu.demo.resources import MESSY_FILE, load_demo_data
 from gongshu.demo.seed import seed_demo
 from gongshu.ingest.models import DataVersion, LateLoad, Load
-from gongshu.library.models import LibraryBuild
+from gongshu.library.models import LibraryBuild, Theme, ThemeBuild
 from gongshu.tasks.models import Task
 
 
@@ -26,4 +26,7 @@ def test_demo_data_is_loaded_late_loads_flagged_and_libraries_built(session_fact
         person = s.scalar(select(LibraryBuild).where(LibraryBuild.kind == "person"))
         assert person.subjects > 1900 and person.conflicts > 0 and len(person.sources) >= 5
         assert s.scalar(select(LibraryBuild).where(LibraryBuild.kind == "entity")).subjects > 150
+        theme = s.scalar(select(Theme).where(Theme.code == "shjz"))  # the example theme (R-AGG-5)
+        build = s.scalar(select(ThemeBuild).where(ThemeBuild.theme_id == theme.id, ThemeBuild.status == "current"))
+        assert data.themes == {"shjz": build.rows} and build.rows > 10 and len(build.sources) == 3
     assert (tmp_path / "files" / MESSY_FILE).exists()

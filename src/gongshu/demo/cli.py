@@ -58,6 +58,7 @@ def use_data_dir(path: Path) -> Engine:
 def data_summary(data: DemoData) -> str:
     libs = "；".join(f"{'人口库' if k == 'person' else '法人库'} {n:,} 个主体、{c:,} 处来源冲突"
                     for k, (n, c) in data.libraries.items())
+    libs += "".join(f"；主题库“社会救助” {n:,} 行" for n in data.themes.values())
     return (f"已归集 {data.files} 个文件：{data.rows:,} 行入库，{data.rejected:,} 行被拒（见各归集记录），"
             f"{data.late} 个目录逾期未更新；{libs}。\n"
             f"可用于试上传的问题文件：{data.messy_file}\n"

@@ -27,6 +27,7 @@ from gongshu.demo.data import generate, make_messy_gbk_csv
 from gongshu.demo.seed import entry_codes
 from gongshu.ingest.service import freshness, loads, versions
 from gongshu.library.service import build as library_build
+from gongshu.library.service import themes
 from gongshu.tasks import service as tasks_service
 
 #: the demo accepts a load when at most this share of rows is invalid (the rejects are recorded)
@@ -43,6 +44,12 @@ class DemoData:
     late: int = 0
     libraries: dict[str, tuple[int, int]] = field(default_factory=dict)  # kind -> (subjects, conflicts)
     messy_file: Path | None = None
+    themes: dict[str, int] = field(default_factory=dict)  # theme code -> rows of its build
+
+
+#: the issue's example theme: 低保 + 残疾人 + 户籍, joined on the citizen ID (base: the 低保 recipients)
+SOCIAL_ASSISTANCE = (("最低生活保障对象信息", ["姓名", "保障人数", "月保障金额", "认定日期"]),
+                     ("残疾人证信息", ["残疾类别", "残疾等级"]), (HUJI, ["户籍地址"]))
 
 
 def _actor(session: Session, username: str):
@@ -88,9 +95,26 @@ def load_demo_data(factory: sessionmaker[Session], *, folder: Path, persons: int
             progress(f"  汇聚{'人口库' if kind == 'person' else '法人库'}… · building the {kind} library")
             lib = library_build.build(s, actor=admin, kind=kind)
             out.libraries[kind] = (lib.subjects, lib.conflicts)
+    with factory.begin() as s:
+        progress("  生成主题库“社会救助”… · building the social assistance theme")
+        out.themes = _social_assistance(s, _actor(s, "admin"), codes)
     out.messy_file = folder / MESSY_FILE
     _messy_update(folder, next((f.path for f in files if f.entry_name == HUJI), None))
     return out
+
+
+def _social_assistance(session: Session, admin, codes: dict[str, str]) -> dict[str, int]:
+    """Define and build 社会救助 when its three entries serve data (not with ``--persons 0``)."""
+    parts = []
+    for name, items in SOCIAL_ASSISTANCE:
+        entry = entries.find_by_code(session, code=codes[name])
+        if entry is None or versions.current_version(session, entry_id=entry.id) is None:
+            return {}
+        parts.append({"entry_id": entry.id, "items": items})
+    theme = themes.define_theme(session, actor=admin, code="shjz", name="社会救助",
+                                description="低保对象及其残疾情况和户籍地址，供社会救助审核与帮扶使用", key="公民身份号码",
+                                parts=parts)
+    return {theme.code: themes.build_theme(session, actor=admin, theme_id=theme.id).rows}
 
 
 def _messy_update(folder: Path, huji: Path | None, moved: int = 20) -> None:
