@@ -122,3 +122,19 @@ def test_demo_credit_data_has_both_sides_R_AGG_4():
     arrears = set(ent.tax_arrears(base, reps, "%Y-%m-%d")["统一社会信用代码"])
     assert a_list & set(penalties["统一社会信用代码"]) and a_list & arrears
     assert credit.polarity("市场监管行政处罚信息")["word"] == "处罚"
+
+
+def test_most_adverse_subjects_open_by_rank_without_showing_their_identifier_R_AGG_4(city, db, f, client):
+    c, admin, _a_list, _arrears = city
+    user = f.user(c.authority, ("authority_admin",))
+    db.commit()
+    login(client, user)
+    page = client.get("/workbench/library/credit").text
+    assert 'href="?rank=1"' in page and make_uscc(2) not in page  # 企业2 has two arrears notices: first
+    assert credit.ranked_subject(db, actor=admin, rank=1) == make_uscc(2)
+    opened = client.get("/workbench/library/credit", params={"rank": "1"})
+    assert opened.status_code == 200 and "房产税" in opened.text and make_uscc(2) not in opened.text
+    assert db.scalars(select(AuditEvent).where(AuditEvent.action == "library.credit.read")).all()
+    for bad in ("99", "x"):
+        refused = client.get("/workbench/library/credit", params={"rank": bad})
+        assert refused.status_code == 422 and 'role="alert"' in refused.text

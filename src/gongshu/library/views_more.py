@@ -156,12 +156,19 @@ def certificates_page(request: Request, holder: str = "", actor: Actor = Depends
 # Credit library -----------------------------------------------------------------------------------------------
 
 @router.get(BASE + "/credit", response_class=HTMLResponse)
-def credit_page(request: Request, subject: str = "", actor: Actor = Depends(page_actor),
+def credit_page(request: Request, subject: str = "", rank: str = "", actor: Actor = Depends(page_actor),
                 session: Session = Depends(get_db)) -> Response:
+    """``subject`` (typed in), or ``rank`` in the most-adverse list (whose identifiers are masked)."""
     found, error = None, None
-    if subject:
+    if subject or rank:
         try:
-            found = credit.profile(session, actor=actor, subject=subject)
+            if rank and not subject:
+                if not rank.isdigit():
+                    raise Invalid(f"名次无效：{rank[:20]}", f"Invalid rank: {rank[:20]}", field="rank")
+                found = credit.profile(session, actor=actor,
+                                       subject=credit.ranked_subject(session, actor=actor, rank=int(rank)))
+            else:
+                found = credit.profile(session, actor=actor, subject=subject)
         except GongshuError as exc:
             error = exc
     return render(request, "library/credit.html", {

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from gongshu.audit import service as audit
 from gongshu.auth.service import Actor, require
 from gongshu.catalog.service import entries as catalog_entries
+from gongshu.errors import Invalid
 from gongshu.ingest.service import spec as ingest_spec
 from gongshu.ingest.service import versions as ingest_versions
 from gongshu.ingest.service.files import snapshot_path
@@ -75,11 +76,8 @@ def _sources(session: Session) -> list[dict]:
     return out
 
 
-def overview(session: Session, *, actor: Actor) -> dict:
-    """The credit sources (polarity with its reason, version, rows, distinct subjects) and the subjects
-    with the most adverse records (identifiers masked)."""
-    require(actor, "library.view")
-    found = _sources(session)
+def _adverse(found: list[dict]) -> dict[str, int]:
+    """Counts distinct subjects per source (into ``s["subjects"]``) and adverse records per subject."""
     adverse: dict[str, int] = {}
     con = duckdb.connect()
     try:
@@ -94,11 +92,36 @@ def overview(session: Session, *, actor: Actor) -> dict:
                     adverse[subject] = adverse.get(subject, 0) + n
     finally:
         con.close()
-    top = sorted(adverse.items(), key=lambda kv: (-kv[1], kv[0]))[:TOP_ADVERSE]
+    return adverse
+
+
+def _top(adverse: dict[str, int]) -> list[tuple[str, int]]:
+    return sorted(adverse.items(), key=lambda kv: (-kv[1], kv[0]))[:TOP_ADVERSE]
+
+
+def overview(session: Session, *, actor: Actor) -> dict:
+    """The credit sources (polarity with its reason, version, rows, distinct subjects) and the subjects
+    with the most adverse records (identifiers masked; each opens by its rank, see :func:`ranked_subject`)."""
+    require(actor, "library.view")
+    found = _sources(session)
+    adverse = _adverse(found)
     return {"sources": [{k: v for k, v in s.items() if k not in ("holder", "columns", "path", "mask")} | {
                 "holder_item": s["holder"].label} for s in found],
-            "top_adverse": [{"subject": mask_id_number(k), "records": n} for k, n in top],
+            "top_adverse": [{"rank": n, "subject": mask_id_number(k), "records": c}
+                            for n, (k, c) in enumerate(_top(adverse), start=1)],
             "adverse_subjects": len(adverse)}
+
+
+def ranked_subject(session: Session, *, actor: Actor, rank: int) -> str:
+    """The subject at ``rank`` (1-based) of the overview's most-adverse list, so that list can link to the
+    profiles without putting full identifiers in pages or addresses."""
+    require(actor, "library.view")
+    top = _top(_adverse(_sources(session)))
+    if not 1 <= rank <= len(top):
+        raise Invalid(f"失信记录最多的主体中没有第 {rank} 名（共 {len(top)} 名）",
+                      f"There is no rank {rank} among the subjects with most adverse records ({len(top)})",
+                      field="rank")
+    return top[rank - 1][0]
 
 
 def profile(session: Session, *, actor: Actor, subject: str) -> dict:
