@@ -142,11 +142,11 @@ class Phases:
 
 def instrument() -> Phases:
     ph = Phases()
-    for attr, name in (("validate_batch", "validate"), ("duplicate_keys", "duplicates"),
+    for attr, name in (("validate_batch", "validate"), ("duplicates", "duplicates"), ("add", "duplicates"),
                        ("_add_duplicate_rejects", "duplicates"), ("_reject_counts", "report"), ("_sample", "report"),
                        ("_write_rejects_csv", "rejects_csv"), ("diff_snapshots", "diff"),
                        ("merge_snapshot", "merge"), ("file_sm3", "sm3"), ("_apply", "version_commit")):
-        for owner in (pipeline, loads):
+        for owner in (pipeline, loads, pipeline._Keys):  # _Keys: the in-memory duplicate-key check
             if hasattr(owner, attr):
                 ph.wrap(owner, attr, name)
     opener = pipeline.open_reader

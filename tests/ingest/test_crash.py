@@ -84,7 +84,7 @@ def test_kill_9_mid_load_keeps_the_previous_version_and_recovery_cleans_up(commi
         def ready():
             with factory() as s:
                 return s.get(Load, load_id).status == "validating" and \
-                    (data / "files" / "loads" / str(load_id) / "valid.parquet.part").exists()
+                    (data / "files" / "loads" / str(load_id) / "delta.parquet.part").exists()
     else:  # the rows are committed in the store, the metadata transaction has not happened
         def ready():
             return store.has_table(table)

@@ -3,11 +3,14 @@ and the snapshot; refused loads and dry runs leave no table behind."""
 
 from __future__ import annotations
 
+import polars as pl
+import pyarrow as pa
 import pyarrow.parquet as pq
 from sqlalchemy import select
 
+from gongshu.config import get_settings
 from gongshu.ingest.models import DataVersion
-from gongshu.ingest.service import files, versions
+from gongshu.ingest.service import files, pipeline, versions
 from gongshu.ingest.service import spec as specs
 from gongshu.store import registry
 from tests.ingest.helpers import load_file, make_id, person_rows, setup, write_csv
@@ -52,3 +55,42 @@ def test_second_full_load_streams_and_first_table_stays(f, db, tmp_path):
     dry = load_file(db, c.officer, entry, write_csv(tmp_path / "e.csv", person_rows(5)), dry_run=True)
     assert dry.status == "checked" and len(registry.get_store().tables()) == 2
     assert len(db.scalars(select(DataVersion)).all()) == 2
+
+
+def test_duplicates_across_batches_name_the_first_row_R_AGG_3(f, db, tmp_path, monkeypatch):
+    """Keys are compared across record batches (4 rows each here): every later row of a key is rejected
+    and told which row it repeats."""
+    monkeypatch.setenv("GONGSHU_INGEST_BATCH_ROWS", "4")
+    get_settings.cache_clear()
+    try:
+        c, entry = setup(f, db)
+        versions.set_policy(db, actor=c.officer, entry_id=entry.id, max_error_rate=0.5, keep_versions=5)
+        rows = person_rows(12)
+        rows += [list(rows[0]), list(rows[6]), list(rows[0])]  # rows 14, 15, 16 repeat rows 2, 8, 2
+        load = load_file(db, c.officer, entry, write_csv(tmp_path / "d.csv", rows))
+    finally:
+        get_settings.cache_clear()
+    assert load.status == "applied" and (load.rows_read, load.rows_rejected) == (15, 3)
+    dup = {p["row"]: p["message"] for p in load.report["problems"] if p["rule"] == "duplicate_key"}
+    assert dup == {14: "主键（公民身份号码）重复：与第 2 行相同", 15: "主键（公民身份号码）重复：与第 8 行相同",
+                   16: "主键（公民身份号码）重复：与第 2 行相同"}
+    assert registry.get_store().count(db.get(DataVersion, load.version_id).table_name) == 12
+
+
+def test_colliding_key_hashes_are_compared_by_value(tmp_path, monkeypatch):
+    """Only rows whose hashes collide are candidates; their real keys decide. With every hash forced equal,
+    only the true duplicates are found, and rows with an empty key part are never duplicates."""
+    good = pa.table({"_row": pa.array([2, 3, 4, 5, 6, 7], pa.int64()), "k": ["a", "b", "a", None, None, "b"],
+                     "n": [1, 1, 1, 1, 1, 2]})
+    pq.write_table(good.drop_columns(["_row"]), tmp_path / "delta.parquet")
+    monkeypatch.setattr(pl.DataFrame, "hash_rows", lambda self, seed=0: pl.Series([7] * self.height, dtype=pl.UInt64))
+    seen = pipeline._Keys(["k"])
+    seen.add(good.slice(0, 3))
+    seen.add(good.slice(3))
+    table, positions = seen.duplicates(tmp_path / "delta.parquet")
+    assert table.column("_row").to_pylist() == [4, 7] and table.column("dup_of_row").to_pylist() == [2, 3]
+    assert positions == [2, 5]
+    both = pipeline._Keys(["k", "n"])  # composite key: (b, 1) and (b, 2) differ
+    both.add(good)
+    table, positions = both.duplicates(tmp_path / "delta.parquet")
+    assert table.column("_row").to_pylist() == [4] and positions == [2]

@@ -1,6 +1,6 @@
 """The work of one load between receiving it and applying it (R-AGG-3, R-AGG-6): read the source in
 record batches, validate each batch (vectorised), stream the valid rows into a new table of the resource
-store in a worker thread while writing the Parquet files, find duplicate keys across batches (DuckDB),
+store in a worker thread while writing the Parquet files, find duplicate keys across batches (key hashes kept in memory, candidates compared exactly),
 build the new state (full replace, or the serving version merged with upserts and deletes), count the
 differences, and write the rejected-rows report. Nothing here touches the metadata database: the
 caller (:func:`gongshu.ingest.service.loads.process`) applies the outcome in one transaction.
@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
+import polars as pl
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
@@ -32,7 +33,6 @@ from gongshu.store import registry
 from gongshu.store.service import (
     SnapshotWriter,
     diff_snapshots,
-    duplicate_keys,
     file_sm3,
     merge_snapshot,
     sql_literal,
@@ -101,36 +101,36 @@ def validate_and_build(plan: Plan, work: Path, table: str) -> Outcome:
     # store writes them while the file is still being read; the write commits only once the load is accepted
     feed = _StoreFeed(table, columns) if reader is not None and not plan.dry_run and not merging else None
     try:
-        rows_read = _validate_into(reader, spec, columns, keys, work, feed)
-        return _build(plan, work, table, reader, columns, keys, rows_read, delete_only, base_path, merging, feed)
+        rows_read, seen = _validate_into(reader, spec, columns, keys, work, feed)
+        return _build(plan, work, table, reader, columns, keys, rows_read, seen, delete_only, base_path, merging,
+                      feed)
     finally:
         if feed is not None:
             feed.abort()
 
 
-def _validate_into(reader, spec, columns, keys: list[str], work: Path, feed: _StoreFeed | None) -> int:
+def _validate_into(reader, spec, columns, keys: list[str], work: Path, feed: _StoreFeed | None) -> tuple[int, _Keys]:
     """Read and validate every batch: the valid rows go to ``delta.parquet`` (the new rows, without
-    ``_row``), their ``_row`` and key columns to ``valid.parquet`` (for the duplicate check), the problems
-    to ``rejects.parquet``, and the valid rows to the store writer when there is one."""
+    ``_row``), the problems to ``rejects.parquet``, the valid rows to the store writer when there is one,
+    and each valid row's key hash and ``_row`` to memory for the duplicate check."""
     schema = output_schema(spec)
     labels = {c.name: c.label for c in columns}
-    row_keys = pa.schema([schema.field("_row"), *(schema.field(k) for k in keys)])
+    seen = _Keys(keys)
     rows_read = 0
     with SnapshotWriter(work / "delta.parquet", pa.schema([f for f in schema if f.name != "_row"]), labels) as delta, \
-            SnapshotWriter(work / "valid.parquet", row_keys, {}) as valid, \
             SnapshotWriter(work / "rejects.parquet", REJECT_SCHEMA, {}) as rejects, \
             ThreadPoolExecutor(max_workers=1, thread_name_prefix="parquet") as pool:
         # the Parquet files are written on their own thread (pyarrow releases the GIL) while the next batch
         # is read and validated; one writer thread keeps the batches in order, two pending batches at most
         def write(good: pa.Table, bad: pa.Table) -> None:
-            delta.write(good)
-            valid.write(good)
+            delta.write(good.drop_columns(["_row"]))
             rejects.write(bad.cast(REJECT_SCHEMA))
 
         pending: deque[Future] = deque()
         for batch in reader.batches(batch_rows=get_settings().ingest_batch_rows) if reader else ():
             rows_read += batch.num_rows
             good, bad = validate_batch(batch, spec)
+            seen.add(good)
             if feed is not None:
                 feed.put(good)
             pending.append(pool.submit(write, good, bad))
@@ -138,15 +138,58 @@ def _validate_into(reader, spec, columns, keys: list[str], work: Path, feed: _St
                 pending.popleft().result()
         while pending:
             pending.popleft().result()
-    return rows_read
+    return rows_read, seen
 
 
-def _build(plan: Plan, work: Path, table: str, reader, columns, keys: list[str], rows_read: int,
+class _Keys:
+    """The key of every valid row in stream order, as a 64-bit hash (8 bytes a row) with its source row
+    number (4 bytes), so duplicates are found without writing or re-reading the keys: rows whose hashes
+    collide are the only candidates, and their real key values are compared (read back from
+    ``delta.parquet`` at their positions). Rows with an empty key part are not considered."""
+
+    def __init__(self, keys: list[str]) -> None:
+        self.keys = keys
+        self._hashes: list[pl.Series] = []
+        self._rows: list[pl.Series] = []
+
+    def add(self, good: pa.Table) -> None:
+        if not self.keys or not good.num_rows:
+            return
+        df = pl.from_arrow(good.select(["_row", *self.keys]))
+        assert isinstance(df, pl.DataFrame)
+        h = df.select(self.keys).hash_rows(seed=0)
+        empty = pl.any_horizontal([pl.col(k).is_null() for k in self.keys])
+        h = df.select(pl.when(empty).then(None).otherwise(h)).to_series()  # null: not considered
+        self._hashes.append(h)
+        self._rows.append(df["_row"].cast(pl.Int32))
+
+    def duplicates(self, delta: Path) -> tuple[pa.Table, list[int]]:
+        """(``_row``, ``dup_of_row`` and the key columns of every row whose key an earlier row has, ordered
+        by ``_row``; their 0-based positions in the stream / in ``delta.parquet``)."""
+        empty = pa.table({"_row": pa.array([], pa.int64()), "dup_of_row": pa.array([], pa.int64())})
+        if not self._hashes:
+            return empty, []
+        h = pl.DataFrame({"h": pl.concat(self._hashes), "_row": pl.concat(self._rows)}).with_row_index("pos")
+        cand = h.filter(pl.col("h").is_not_null() & pl.col("h").is_duplicated())
+        if not cand.height:
+            return empty, []
+        keys = pq.read_table(delta, columns=self.keys).take(pa.array(cand["pos"].to_list(), pa.int64()))
+        found = pl.from_arrow(keys)
+        assert isinstance(found, pl.DataFrame)
+        found = pl.concat([cand.select(pl.col("pos").cast(pl.Int64), pl.col("_row").cast(pl.Int64)), found],
+                          how="horizontal")
+        found = found.with_columns(pl.col("_row").min().over(self.keys).alias("dup_of_row"))
+        dups = found.filter(pl.col("_row") != pl.col("dup_of_row")).sort("_row")
+        table = dups.select("_row", "dup_of_row", *self.keys).to_arrow()
+        return table, dups["pos"].to_list()
+
+
+def _build(plan: Plan, work: Path, table: str, reader, columns, keys: list[str], rows_read: int, seen: _Keys,
            delete_only: bool, base_path: Path | None, merging: bool, feed: _StoreFeed | None) -> Outcome:
     if rows_read == 0 and not delete_only:
         raise Invalid(f"文件“{plan.filename}”没有数据行", f"File '{plan.filename}' has no data rows",
                       details=[{"file": plan.filename, "row": 2, "problem": "empty"}])
-    dups = duplicate_keys(work / "valid.parquet", keys) if keys else pa.table({"_row": pa.array([], pa.int64())})
+    dups, positions = seen.duplicates(work / "delta.parquet")
     _add_duplicate_rejects(work, dups, columns, keys)
     con = _duck(work)
     rej_rows, per_rule = _reject_counts(con, work / "rejects.parquet")
@@ -169,8 +212,7 @@ def _build(plan: Plan, work: Path, table: str, reader, columns, keys: list[str],
     delta = work / "delta.parquet"
     if dups.num_rows:
         # rows with a duplicated key are rejects too: left out of the snapshot, and out of the streamed
-        # table by their position in the stream (row i of delta.parquet is row i of valid.parquet)
-        positions = _duplicate_positions(con, work)
+        # table by their position in the stream (row i of the stream is row i of delta.parquet)
         _drop_duplicates(con, work, delta, positions)
         if feed is not None:
             feed.exclude(positions)
@@ -203,16 +245,6 @@ def _build(plan: Plan, work: Path, table: str, reader, columns, keys: list[str],
                             index=True)
     return Outcome(report, rows_read, rows_valid, rej_rows, "ready", snapshot=snap, snapshot_sm3=snap_sm3,
                     rows=rows, counts=vars(counts), columns=specs.columns_json(columns))
-
-
-def _duplicate_positions(con, work: Path) -> list[int]:
-    """0-based positions in ``valid.parquet`` (and so in ``delta.parquet``) of the rows rejected as
-    duplicate keys (``valid.parquet`` holds each valid row's source ``_row``)."""
-    rows = con.execute(
-        f"SELECT v.file_row_number FROM read_parquet({sql_literal(work / 'valid.parquet')}, file_row_number = true) v "  # noqa: S608 - escaped path literals
-        f"WHERE v._row IN (SELECT _row FROM read_parquet({sql_literal(work / 'rejects.parquet')}) "
-        "WHERE rule = 'duplicate_key') ORDER BY 1").fetchall()
-    return [r[0] for r in rows]
 
 
 def _drop_duplicates(con, work: Path, delta: Path, positions: list[int]) -> None:

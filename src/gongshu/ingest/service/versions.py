@@ -200,7 +200,7 @@ def recover() -> dict:
             path.unlink(missing_ok=True)
             removed.append(str(path))
     for load_id in stuck:
-        for name in ("valid.parquet", "rejects.parquet", "delta.parquet"):
+        for name in ("rejects.parquet", "delta.parquet"):
             (root / "loads" / str(load_id) / name).unlink(missing_ok=True)
     if stuck or dropped or removed:
         log.warning("recovered: %d interrupted loads, %d tables, %d snapshots", len(stuck), len(dropped), len(removed))
