@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import polars as pl
 import pyarrow as pa
 import pyarrow.csv as pacsv
@@ -169,19 +170,33 @@ class _Keys:
         empty = pa.table({"_row": pa.array([], pa.int64()), "dup_of_row": pa.array([], pa.int64())})
         if not self._hashes:
             return empty, []
-        h = pl.DataFrame({"h": pl.concat(self._hashes), "_row": pl.concat(self._rows)}).with_row_index("pos")
-        cand = h.filter(pl.col("h").is_not_null() & pl.col("h").is_duplicated())
-        if not cand.height:
+        hashes = pl.concat(self._hashes)
+        self._hashes = []
+        pos = (hashes.is_not_null() & hashes.is_duplicated()).arg_true()
+        del hashes
+        if not len(pos):
             return empty, []
-        keys = pq.read_table(delta, columns=self.keys).take(pa.array(cand["pos"].to_list(), pa.int64()))
-        found = pl.from_arrow(keys)
-        assert isinstance(found, pl.DataFrame)
-        found = pl.concat([cand.select(pl.col("pos").cast(pl.Int64), pl.col("_row").cast(pl.Int64)), found],
-                          how="horizontal")
+        rows = pl.concat(self._rows).gather(pos)
+        self._rows = []
+        found = pl.DataFrame({"pos": pos.cast(pl.Int64), "_row": rows.cast(pl.Int64)}).hstack(
+            _rows_at(delta, self.keys, pos.cast(pl.Int64).to_numpy()))
         found = found.with_columns(pl.col("_row").min().over(self.keys).alias("dup_of_row"))
         dups = found.filter(pl.col("_row") != pl.col("dup_of_row")).sort("_row")
-        table = dups.select("_row", "dup_of_row", *self.keys).to_arrow()
-        return table, dups["pos"].to_list()
+        return dups.select("_row", "dup_of_row", *self.keys).to_arrow(), dups["pos"].to_list()
+
+
+def _rows_at(path: Path, columns: list[str], positions: np.ndarray) -> pl.DataFrame:
+    """``columns`` of the rows at the ascending 0-based ``positions`` of a Parquet file, read batch by batch
+    (a 10M-row file is never held whole)."""
+    parts, start = [], 0
+    for batch in pq.ParquetFile(path).iter_batches(columns=columns, batch_size=262_144):
+        lo, hi = np.searchsorted(positions, [start, start + batch.num_rows])
+        if hi > lo:
+            parts.append(batch.take(pa.array(positions[lo:hi] - start)))
+        start += batch.num_rows
+    out = pl.from_arrow(pa.Table.from_batches(parts))
+    assert isinstance(out, pl.DataFrame)
+    return out
 
 
 def _build(plan: Plan, work: Path, table: str, reader, columns, keys: list[str], rows_read: int, seen: _Keys,
