@@ -22,6 +22,7 @@ from tests.catalog.helpers import cast, ensure_calendar, entry_in, published
 from tests.factories import login
 
 START = date(2026, 3, 2)  # a Monday
+NEEDED = date.today() + timedelta(days=120)  # a needed-by date must not be in the past
 TAX_ITEMS = [
     {"name": "统一社会信用代码", "type": "C", "length": 18, "meaning": "GB 32100", "is_identifier": True,
      "is_key": True, "grade": "一般2"},
@@ -81,7 +82,7 @@ def demand(db, c, start=START, **overrides):
 # Registering and routing -------------------------------------------------------------------
 
 def test_register_with_provider_routes_it_with_a_working_day_due_date_R_DEM_1(db, c):
-    d = demand(db, c, start=date(2026, 9, 28), description="按季度核验", needed_by=date(2026, 12, 31))
+    d = demand(db, c, start=date(2026, 9, 28), description="按季度核验", needed_by=NEEDED)
     assert d.status == "routed" and d.org_id == c.dept.id and d.provider_org_id == c.other_dept.id
     # 5 working days from Mon 28 Sep 2026 over the National Day holiday (Sat 10 Oct is a 调休 working day)
     assert d.answer_due == date(2026, 10, 10) and demands.ANSWER_WORKDAYS == 5
@@ -311,7 +312,7 @@ def test_suggestions_come_from_the_catalogue_search_and_the_requester_may_pick_o
 # The demand list as an inventory -----------------------------------------------------------------
 
 def test_demand_list_inventory_per_department_and_city_exports_R_CAT_9(db, c, third):
-    d = demand(db, c, needed_by=date(2026, 12, 31))
+    d = demand(db, c, needed_by=NEEDED)
     gone = demand(db, c, title="已撤回的需求")
     demands.withdraw(db, actor=c.officer, demand_id=gone.id)
     assert inventories.KINDS["demand"] == ("需求清单", "Demand list")
@@ -320,7 +321,7 @@ def test_demand_list_inventory_per_department_and_city_exports_R_CAT_9(db, c, th
     row = own.rows[0]
     assert row["org_name"] == c.dept.name and row["provider_name"] == c.other_dept.name
     assert row["status"] == "已转派" and row["items"] == ["统一社会信用代码", "纳税信用等级"]
-    assert row["needed_by"] == "2026-12-31" and row["due"] == d.answer_due.isoformat()
+    assert row["needed_by"] == NEEDED.isoformat() and row["due"] == d.answer_due.isoformat()
     incoming = inventories.inventory(db, actor=c.other_officer, kind="demand", org_id=c.other_dept.id)
     assert [r["demand_id"] for r in incoming.rows] == [d.id]
     assert inventories.inventory(db, actor=third, kind="demand", org_id=third.org_id).rows == []
