@@ -16,7 +16,6 @@ from gongshu.store.service import (
     SnapshotWriter,
     diff_rows,
     diff_snapshots,
-    duplicate_keys,
     file_sm3,
     merge_snapshot,
 )
@@ -61,25 +60,6 @@ def test_r_agg_6_snapshot_writer_labels_and_atomic_rename(tmp_path):
         w.write(pa.Table.from_pylist([r("a", 1, "1")], schema=SCHEMA))
         raise RuntimeError("load failed")
     assert not bad.exists() and not bad.with_name("v2.parquet.part").exists()
-
-
-def test_r_agg_3_duplicate_keys_by_row_column(tmp_path):
-    schema = pa.schema([("_row", pa.int64()), ("k", pa.large_string()), ("n", pa.int64())])
-    rows = [(2, "a", 1), (3, "b", 1), (5, "a", 1), (6, "a", 2), (7, "b", 1), (9, None, 1), (10, None, 1), (11, "a", 1)]
-    path = write(tmp_path / "valid.parquet", [dict(zip(["_row", "k", "n"], x, strict=True)) for x in rows], schema, {})
-    got = duplicate_keys(path, ["k", "n"])
-    assert got.column_names == ["_row", "dup_of_row", "k", "n"]
-    assert got.select(["_row", "dup_of_row"]).to_pylist() == [
-        {"_row": 5, "dup_of_row": 2}, {"_row": 7, "dup_of_row": 3}, {"_row": 11, "dup_of_row": 2}]
-    assert duplicate_keys(path, ["k"]).column("_row").to_pylist() == [5, 6, 7, 11]
-
-
-def test_r_agg_3_duplicate_keys_without_row_column_count_like_a_spreadsheet(tmp_path):
-    path = write(tmp_path / "v.parquet", [r("a", 1, "1"), r("b", 1, "1"), r("a", 2, "1")])
-    got = duplicate_keys(path, ["k"])
-    assert got.select(["_row", "dup_of_row", "k"]).to_pylist() == [{"_row": 4, "dup_of_row": 2, "k": "a"}]
-    with pytest.raises(Invalid):
-        duplicate_keys(path, ["nope"])
 
 
 @pytest.fixture

@@ -32,7 +32,6 @@ from gongshu.store.snapshots import (
     SnapshotWriter,
     diff_rows,
     diff_snapshots,
-    duplicate_keys,
     file_sm3,
     merge_snapshot,
     sql_ident,
@@ -62,7 +61,7 @@ from gongshu.store.tables import (
 )
 
 __all__ = ["ARROW_TYPES", "Column", "DiffCounts", "ResourceStore", "SnapshotWriter", "arrow_schema", "diff_rows",
-           "diff_snapshots", "duplicate_keys", "file_sm3", "merge_snapshot", "sql_ident", "sql_literal"]
+           "diff_snapshots", "file_sm3", "merge_snapshot", "sql_ident", "sql_literal"]
 
 MAX_PAGE = 10_000
 PG_COPY_ROWS = 50_000

@@ -2,7 +2,7 @@
 
 Every accepted version is written as one zstd Parquet file (:class:`SnapshotWriter`, atomically:
 ``path.part`` renamed on close). DuckDB — one in-process connection per call, ``memory_limit``
-512 MB, 2 threads, spilling to a temporary directory — finds duplicate keys, merges an incremental
+512 MB, 2 threads, spilling to a temporary directory — merges an incremental
 load into the previous state and counts or lists the differences between two versions.
 
 Files are opened through DuckDB's Python relation API (``read_parquet`` with the path as a value),
@@ -121,11 +121,11 @@ def _duck(tmp: Path | None = None) -> duckdb.DuckDBPyConnection:
     return con
 
 
-def _view(con: duckdb.DuckDBPyConnection, name: str, path: Path, *, row_number: bool = False) -> list[str]:
+def _view(con: duckdb.DuckDBPyConnection, name: str, path: Path) -> list[str]:
     """Register ``path`` as view ``name``; returns its column names."""
     if not Path(path).exists():
         raise Invalid(f"快照文件不存在：{path}", f"Snapshot file not found: {path}", field="path")
-    rel = con.read_parquet(str(path), file_row_number=row_number)
+    rel = con.read_parquet(str(path))
     rel.create_view(name)
     return list(rel.columns)
 
@@ -151,32 +151,6 @@ def _q(name: str) -> str:
 
 def _on(keys: Sequence[str], a: str, b: str) -> str:
     return " AND ".join(f"{a}.{_q(k)} = {b}.{_q(k)}" for k in keys)
-
-
-def duplicate_keys(path: Path, keys: Sequence[str]) -> pa.Table:
-    """Rows whose key occurs more than once, except each key's first row.
-
-    Columns ``_row`` (the row; taken from the file's ``_row`` column, else its position counted as
-    in a spreadsheet: first data row = 2), ``dup_of_row`` (the first row with that key) and the
-    key columns, ordered by ``_row``. Rows with an empty key part are not considered.
-    """
-    keys = _names(keys, "主键列")
-    if not keys:
-        raise Invalid("查找重复主键需要至少一个主键列", "Finding duplicate keys needs at least one key column", field="keys")
-    con = _duck()
-    try:
-        cols = _view(con, "src", path, row_number=True)
-        _need(cols, keys, path)
-        row = _q(ROW) if ROW in cols else "file_row_number + 2"
-        kl = ", ".join(_q(k) for k in keys)
-        notnull = " AND ".join(f"{_q(k)} IS NOT NULL" for k in keys)
-        sql = (f"WITH t AS (SELECT CAST({row} AS BIGINT) AS _row, {kl} FROM src WHERE {notnull}), "
-               f"g AS (SELECT {kl}, min(_row) AS first FROM t GROUP BY {kl} HAVING count(*) > 1) "
-               f"SELECT t._row, g.first AS dup_of_row, {', '.join('t.' + _q(k) for k in keys)} "
-               f"FROM t JOIN g ON {_on(keys, 't', 'g')} WHERE t._row <> g.first ORDER BY t._row")
-        return con.sql(sql).to_arrow_table()
-    finally:
-        con.close()
 
 
 def merge_snapshot(*, base: Path | None, delta: Path | None, deletes: Path | None, keys: Sequence[str],
