@@ -106,10 +106,8 @@ def setup_database(url: str) -> tuple[object, int]:
         officer, reviewer = actor(dept, "officer", "dept_officer"), actor(authority, "reviewer", "authority_reviewer")
         admin = actor(authority, "admin", "authority_admin")
         today = tasks_service.today()
-        for year in (today.year, today.year + 1):  # as tests/catalog/helpers.ensure_calendar
-            if not tasks_service.calendar(s).knows_year(year):
-                tasks_service.declare_year(s, actor=admin, year=year, source="基准测试日历（周一至周五）",
-                                           holidays=[], workdays=[])
+        tasks_service.declare_unknown_years(s, actor=admin, years=(today.year, today.year + 1),
+                                            source="基准测试日历（周一至周五）")
         entry = entries.create_entry(s, actor=officer, data=entry_in())
         lifecycle.submit(s, actor=officer, entry_id=entry.id, start=date(2026, 3, 2))
         lifecycle.approve(s, actor=reviewer, entry_id=entry.id)

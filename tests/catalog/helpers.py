@@ -100,7 +100,5 @@ def published(db, c: Cast, start: date = date(2026, 3, 2), *, by: Actor | None =
 def ensure_calendar(db, actor: Actor) -> None:
     """Declare plain Monday–Friday years after the packaged calendar, for tests that submit 'today'."""
     today = tasks_service.today()
-    for year in (today.year, today.year + 1):
-        if not tasks_service.calendar(db).knows_year(year):
-            tasks_service.declare_year(db, actor=actor, year=year, source="测试用日历（周一至周五）", holidays=[],
-                                       workdays=[])
+    tasks_service.declare_unknown_years(db, actor=actor, years=(today.year, today.year + 1),
+                                        source="测试用日历（周一至周五）")

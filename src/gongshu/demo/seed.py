@@ -167,12 +167,10 @@ def _calendar(session: Session, today: date) -> None:
     """This year and next must be known for deadlines. For a year the packaged calendar does not have
     yet, the demo authority declares the statutory holidays of the 放假办法 — never invented 调休:
     the source says the State Council notice is still to be entered."""
-    admin = _actors(session)["admin"]
-    for year in (today.year, today.year + 1):
-        if not tasks_service.calendar(session).knows_year(year):
-            tasks_service.declare_year(
-                session, actor=admin, year=year, holidays=workdays.statutory_holidays(year), workdays=[],
-                source=f"演示：《全国年节及纪念日放假办法》规定的 {year} 年法定节假日；调休与补假待录入国务院办公厅通知")
+    tasks_service.declare_unknown_years(
+        session, actor=_actors(session)["admin"], years=(today.year, today.year + 1),
+        holidays=workdays.statutory_holidays,
+        source="演示：《全国年节及纪念日放假办法》规定的 {year} 年法定节假日；调休与补假待录入国务院办公厅通知")
 
 
 def _elements_and_rules(session: Session, city: DemoCity) -> None:

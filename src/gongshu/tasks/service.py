@@ -3,6 +3,7 @@ supervision events, and the authority's calendar overrides."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -175,6 +176,19 @@ def declare_year(session: Session, *, actor: Actor, year: int, source: str,
     audit_service.record(session, actor=actor, action="calendar.declare_year", subject_type="calendar_year",
                          subject_id=year, after={"source": source, "holidays": len(holidays), "workdays": len(workdays)})
     return row
+
+
+def declare_unknown_years(session: Session, *, actor: Actor, years: Iterable[int], source: str,
+                          holidays: Callable[[int], list[tuple[date, str]]] = lambda _y: []) -> list[int]:
+    """Declare each of ``years`` that neither the packaged calendar nor the authority knows yet, with
+    ``holidays(year)`` as its days off and no adjusted working days; returns the years declared."""
+    done = []
+    for year in years:
+        if not calendar(session).knows_year(year):
+            declare_year(session, actor=actor, year=year, source=source.format(year=year), holidays=holidays(year),
+                         workdays=[])
+            done.append(year)
+    return done
 
 
 def calendar_status(session: Session) -> dict:

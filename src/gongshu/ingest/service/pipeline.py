@@ -1,6 +1,7 @@
 """The work of one load between receiving it and applying it (R-AGG-3, R-AGG-6): read the source in
 record batches, validate each batch (vectorised), stream the valid rows into a new table of the resource
-store in a worker thread while writing the Parquet files, find duplicate keys across batches (key hashes kept in memory, candidates compared exactly),
+store in a worker thread while writing the Parquet files, find duplicate keys across batches (key hashes
+kept in memory, colliding candidates compared by value),
 build the new state (full replace, or the serving version merged with upserts and deletes), count the
 differences, and write the rejected-rows report. Nothing here touches the metadata database: the
 caller (:func:`gongshu.ingest.service.loads.process`) applies the outcome in one transaction.
@@ -204,7 +205,8 @@ def _build(plan: Plan, work: Path, table: str, reader, columns, keys: list[str],
     if rows_read == 0 and not delete_only:
         raise Invalid(f"文件“{plan.filename}”没有数据行", f"File '{plan.filename}' has no data rows",
                       details=[{"file": plan.filename, "row": 2, "problem": "empty"}])
-    dups, positions = seen.duplicates(work / "delta.parquet")
+    delta = work / "delta.parquet"
+    dups, positions = seen.duplicates(delta)
     _add_duplicate_rejects(work, dups, columns, keys)
     con = _duck(work)
     rej_rows, per_rule = _reject_counts(con, work / "rejects.parquet")
@@ -224,7 +226,6 @@ def _build(plan: Plan, work: Path, table: str, reader, columns, keys: list[str],
         _write_rejects_csv(con, work, plan.filename)
     if plan.dry_run:
         return Outcome(report, rows_read, rows_valid, rej_rows, "checked")
-    delta = work / "delta.parquet"
     if dups.num_rows:
         # rows with a duplicated key are rejects too: left out of the snapshot, and out of the streamed
         # table by their position in the stream (row i of the stream is row i of delta.parquet)

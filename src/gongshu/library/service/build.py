@@ -79,7 +79,7 @@ def build(session: Session, *, actor: Actor, kind: str, work: Path | None = None
     require(actor, "library.build")
     if kind not in KINDS:
         raise Invalid(f"未知的基础库：{kind}", f"Unknown library: {kind}", field="kind")
-    locks.hold(session, name=kind, label_zh=KINDS[kind][0], label_en=f"The {KINDS[kind][1]}")
+    locks.hold_library(session, kind)
     started = time.perf_counter()
     sources, attrs = _sources(session, kind)
     if not sources:

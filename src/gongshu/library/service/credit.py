@@ -76,8 +76,21 @@ def _sources(session: Session) -> list[dict]:
     return out
 
 
-def _adverse(found: list[dict]) -> dict[str, int]:
-    """Counts distinct subjects per source (into ``s["subjects"]``) and adverse records per subject."""
+_MEMO_KEY = "library_credit_adverse"
+
+
+def _adverse(session: Session, found: list[dict]) -> dict[str, int]:
+    """Counts distinct subjects per source (into ``s["subjects"]``) and adverse records per subject.
+
+    Versions never change, so the counts are kept on the session by the versions read: a page that
+    lists the overview and opens a subject by rank reads the snapshots once."""
+    memo = session.info.setdefault(_MEMO_KEY, {})
+    key = tuple(s["version_id"] for s in found)
+    if key in memo:
+        subjects, adverse = memo[key]
+        for s in found:
+            s["subjects"] = subjects[s["version_id"]]
+        return adverse
     adverse: dict[str, int] = {}
     con = duckdb.connect()
     try:
@@ -92,6 +105,7 @@ def _adverse(found: list[dict]) -> dict[str, int]:
                     adverse[subject] = adverse.get(subject, 0) + n
     finally:
         con.close()
+    memo[key] = ({s["version_id"]: s["subjects"] for s in found}, adverse)
     return adverse
 
 
@@ -104,7 +118,7 @@ def overview(session: Session, *, actor: Actor) -> dict:
     with the most adverse records (identifiers masked; each opens by its rank, see :func:`ranked_subject`)."""
     require(actor, "library.view")
     found = _sources(session)
-    adverse = _adverse(found)
+    adverse = _adverse(session, found)
     return {"sources": [{k: v for k, v in s.items() if k not in ("holder", "columns", "path", "mask")} | {
                 "holder_item": s["holder"].label} for s in found],
             "top_adverse": [{"rank": n, "subject": mask_id_number(k), "records": c}
@@ -116,7 +130,7 @@ def ranked_subject(session: Session, *, actor: Actor, rank: int) -> str:
     """The subject at ``rank`` (1-based) of the overview's most-adverse list, so that list can link to the
     profiles without putting full identifiers in pages or addresses."""
     require(actor, "library.view")
-    top = _top(_adverse(_sources(session)))
+    top = _top(_adverse(session, _sources(session)))
     if not 1 <= rank <= len(top):
         raise Invalid(f"失信记录最多的主体中没有第 {rank} 名（共 {len(top)} 名）",
                       f"There is no rank {rank} among the subjects with most adverse records ({len(top)})",

@@ -20,6 +20,7 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session, SessionTransaction
 
 from gongshu.errors import Conflict
+from gongshu.library.models import KINDS, Theme
 from gongshu.store import registry
 
 _INFO_KEY = "library_build_locks"
@@ -57,6 +58,16 @@ def hold(session: Session, *, name: str, label_zh: str, label_en: str) -> None:
     if fd is None:
         raise BuildRunning(f"{label_zh}正在生成中，请稍后再试", f"{label_en} is being built; try again later")
     held[name] = fd
+
+
+def hold_library(session: Session, kind: str) -> None:
+    """The build lock of a base library (``person``, ``entity``)."""
+    hold(session, name=kind, label_zh=KINDS[kind][0], label_en=f"The {KINDS[kind][1]}")
+
+
+def hold_theme(session: Session, theme: Theme) -> None:
+    """The build lock of a theme (``theme-<id>``)."""
+    hold(session, name=f"theme-{theme.id}", label_zh=f"主题库“{theme.name}”", label_en=f"The theme '{theme.name}'")
 
 
 def release(session: Session) -> None:

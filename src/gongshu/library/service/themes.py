@@ -276,7 +276,7 @@ def build_theme(session: Session, *, actor: Actor, theme_id: int, work: Path | N
     ``retention.KEEP_BUILDS`` then expire."""
     require(actor, "library.theme.manage")
     theme = _theme(session, theme_id)
-    locks.hold(session, name=f"theme-{theme.id}", label_zh=f"主题库“{theme.name}”", label_en=f"The theme '{theme.name}'")
+    locks.hold_theme(session, theme)
     definition = theme.definition
     resolved = _resolve(session, key=definition["key"], parts=definition["parts"])
     columns = _output_columns(session, resolved, definition["key"])

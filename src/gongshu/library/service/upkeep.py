@@ -131,7 +131,7 @@ def _serving(session: Session, entry_ids: list[int], used: Versions) -> Versions
 
 def _rebuild_library(session: Session, kind: str) -> bool:
     """Rebuild if still stale once the lock is ours (a manual build may just have finished)."""
-    locks.hold(session, name=kind, label_zh=KINDS[kind][0], label_en=f"The {KINDS[kind][1]}")
+    locks.hold_library(session, kind)
     if not rebuildable(stale_libraries(session, (kind,)).get(kind)):
         return False
     library_build.build(session, actor=REFRESHER, kind=kind)
@@ -142,7 +142,7 @@ def _rebuild_theme(session: Session, theme_id: int) -> bool:
     theme = session.get(Theme, theme_id)
     if theme is None:
         return False
-    locks.hold(session, name=f"theme-{theme.id}", label_zh=f"主题库“{theme.name}”", label_en=f"The theme '{theme.name}'")
+    locks.hold_theme(session, theme)
     if not rebuildable(stale_themes(session, [theme_id]).get(theme_id)):
         return False
     themes.build_theme(session, actor=REFRESHER, theme_id=theme_id)
