@@ -69,6 +69,8 @@ def test_calendar_page_prefills_the_statutory_holidays_and_keeps_a_refused_form(
     page = client.get("/workbench/calendar", params={"prefill": "2027"})
     assert page.status_code == 200 and 'id="calendar-prefilled"' in page.text
     assert "2027-02-05 春节（除夕）" in page.text and "2027-10-03 国庆节" in page.text
+    assert "（13 天）" in page.text
+    assert "（12 天）" in client.get("/workbench/calendar", params={"prefill": "2028"}).text  # 中秋 on 3 October
     bad = client.get("/workbench/calendar", params={"prefill": "abc"})
     assert bad.status_code == 422 and 'role="alert"' in bad.text
     early = client.get("/workbench/calendar", params={"prefill": "2020"})

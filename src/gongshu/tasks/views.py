@@ -52,7 +52,7 @@ def calendar_page(request: Request, prefill: str = "", actor: Actor = Depends(pa
                                                         field="prefill"))
     except GongshuError as exc:
         return _calendar_page(request, session, exc)
-    return _calendar_page(request, session, form={"year": year, "prefilled": True,
+    return _calendar_page(request, session, form={"year": year, "prefilled": True, "days": len(days),
                                                   "holidays": "\n".join(f"{d} {note}" for d, note in days)})
 
 
