@@ -33,6 +33,9 @@ class Settings(BaseSettings):
     #: stored credentials of pull sources); empty: generated once into data_dir/data.key (mode 0600).
     #: Back it up with the database: without it the stored credentials cannot be read.
     data_key: str = ""
+    #: who makes SM2 signatures: "software" (gmssl-pyx, key pair in data_dir/sm2-signing.key under the
+    #: data key) or the name of a registered hardware-module provider (crypto/sm2.py)
+    signature_provider: str = "software"
     #: largest file a department may upload for aggregation, in MB
     ingest_max_upload_mb: int = 20480
     #: rows per batch on the ingest path (read, validate, write)
