@@ -5,16 +5,20 @@ into the search index tables of a freshly migrated database (``search.bulk_load`
 ``kit.textsearch`` as ``index_entry`` builds them), then times ``catalog.service.search.search``
 — one statement for the total, every facet's counts and the page's ids, one for the page's
 columns, plus highlighting — for ~200 mixed queries: Chinese words, full pinyin, initials,
-department names and codes, with and without facet filters, as the public and as staff. Each
-query runs ``--repeat`` times; the first run and the best run are both reported.
+department names and codes, and the abbreviations people type (社保, 低保, 医保 …: expanded
+through the synonym dictionary the migration seeds), with and without facet filters, as the public
+and as staff. Each query runs ``--repeat`` times; the first run and the best run are both reported.
+``--no-synonyms`` times the same queries without the dictionary (``expand=False``).
 
 Peer, same run: a plain SQLite FTS5 ``unicode61`` index over the raw (unsegmented) text,
 queried with the same words as prefixes, with a facet statement and a page statement of the
 same shape (no filters). Recall on the Chinese-word queries is measured against a substring
-scan of the raw text, over names and over all searchable text.
+scan of the raw text, over names and over all searchable text. Recall (and precision) of the
+abbreviation queries is measured against a substring scan for the abbreviation or any of its full
+forms (this script's own list, ``ABBREVIATIONS``), with the dictionary and without it.
 
     python benchmarks/catalog_search.py [--sizes 10000,100000] [--queries 200] [--repeat 3]
-                                        [--db sqlite|postgres|both]
+                                        [--db sqlite|postgres|both] [--no-synonyms]
 
 Prints one JSON line. Target: p95 <= 50 ms at 100k.
 """
@@ -37,6 +41,7 @@ from sqlalchemy.orm import Session
 
 from gongshu.auth.service import Actor
 from gongshu.catalog.service import search as service
+from gongshu.catalog.service import synonyms
 from gongshu.db import make_engine, reset_postgres_database, upgrade
 from gongshu.kit import textsearch
 from gongshu.kit.pagination import Page
@@ -167,16 +172,25 @@ PINYIN = ("huji", "renkou", "dibao", "gongjijin", "budongchan", "xuke", "hunyin"
 INITIALS = ("hj", "rk", "hjrk", "db", "gjj", "zfgjj", "bdc", "xk", "hydj", "ylfw", "qydj", "nsxy", "xzcf", "kqzl",
             "szjc", "cjrz", "jszcb", "sbcb", "spjy", "jc", "slz", "ssh", "tyshxydm", "gmsfhm")
 OTHER = ("公安局", "民政局", "市场监督管理局", "东莞市卫生健康委员会", "人口 石龙镇", "企业 许可", "101", "低保 名单")
+#: 简称 people type -> what they mean: an entry whose text has the abbreviation or any of these is relevant
+ABBREVIATIONS: dict[str, tuple[str, ...]] = {
+    "社保": ("社会保险",), "低保": ("最低生活保障",), "医保": ("医疗保险", "医疗保障"),
+    "公积金": ("住房公积金",), "不动产": ("不动产登记",), "营业执照": ("市场主体登记", "企业登记"),
+    "驾照": ("驾驶证",), "残疾证": ("残疾人证",), "婚登": ("婚姻登记",), "出生证": ("出生医学证明",),
+    "危化品": ("危险化学品",), "排污证": ("排污许可",), "食安": ("食品安全", "食品药品安全"),
+    "PM2.5": ("细颗粒物",),
+}
+ABBREV = (*ABBREVIATIONS, "社保 石龙镇", "低保 名单", "医保 定点")
 
 
 def queries(n: int) -> list[tuple[str, str, dict[str, list[str]], bool]]:
     """(kind, q, filters, public) — a deterministic mix."""
     rnd = random.Random(SEED + 1)
-    pools = [("chinese", CHINESE), ("pinyin", PINYIN), ("initials", INITIALS), ("other", OTHER)]
+    pools = [("chinese", CHINESE), ("pinyin", PINYIN), ("initials", INITIALS), ("other", OTHER), ("abbrev", ABBREV)]
     out = []
     for i in range(n):
-        kind, pool = pools[i % 4]
-        q = pool[(i // 4) % len(pool)]
+        kind, pool = pools[i % len(pools)]
+        q = pool[(i // len(pools)) % len(pool)]
         filters: dict[str, list[str]] = {}
         r = rnd.random()
         if r < 0.2:
@@ -218,19 +232,20 @@ def summary_ms(values: list[float]) -> dict:
             "max_ms": round(max(values) * 1000, 1), "mean_ms": round(statistics.fmean(values) * 1000, 1)}
 
 
-def time_ours(engine, qs, repeat: int) -> dict:
+def time_ours(engine, qs, repeat: int, expand: bool = True) -> dict:
     """Each query ``repeat`` times: the first run's latencies, and each query's best (less noise from other
     processes on a shared machine)."""
     first, best = [], []
     by_kind: dict[str, list[float]] = {}
     with Session(engine) as s:
         for _kind, q, filters, public in qs[:10]:  # warm caches
-            service.search(s, actor=None if public else STAFF, q=q, filters=filters, page=Page(1, 20))
+            service.search(s, actor=None if public else STAFF, q=q, filters=filters, page=Page(1, 20), expand=expand)
         for kind, q, filters, public in qs:
             runs = []
             for _ in range(repeat):
                 t = time.perf_counter()
-                service.search(s, actor=None if public else STAFF, q=q, filters=filters, page=Page(1, 20))
+                service.search(s, actor=None if public else STAFF, q=q, filters=filters, page=Page(1, 20),
+                               expand=expand)
                 runs.append(time.perf_counter() - t)
             first.append(runs[0])
             best.append(min(runs))
@@ -297,11 +312,27 @@ def time_peer(engine, qs) -> dict:
     return summary_ms(times)
 
 
+MATCH_OURS = "SELECT rowid FROM catalog_search_fts WHERE catalog_search_fts MATCH :q"
+MATCH_PEER = "SELECT rowid FROM peer_fts WHERE peer_fts MATCH :q"
+
+
+def _relevant(text_: str, q: str) -> bool:
+    """Every word of ``q`` (or one of its full forms, for an abbreviation) occurs in ``text_``."""
+    return all(any(m in text_ for m in (w, *ABBREVIATIONS.get(w, ()))) for w in q.split())
+
+
 def recall(engine, raw: list[dict]) -> dict:
     """Recall of ours and the peer on the Chinese-word queries, against a substring scan of the raw text:
-    in the name only (the peer's blind spot: 人口 inside 户籍人口基本信息) and in all searchable text."""
+    in the name only (the peer's blind spot: 人口 inside 户籍人口基本信息) and in all searchable text.
+
+    The abbreviation queries: recall and precision of ours with the synonym dictionary and without it
+    (and of the peer), against a substring scan for the abbreviation or any of its full forms."""
     out: dict = {}
-    with engine.connect() as conn:
+    with engine.connect() as conn, Session(bind=conn) as s:
+        def match(table: str, expr: str) -> set[int]:
+            sql = MATCH_OURS if table == "catalog_search_fts" else MATCH_PEER
+            return set(conn.execute(text(sql), {"q": expr}).scalars())
+
         for scope in ("name", "all"):
             ours_r, peer_r, details = [], [], {}
             for q in CHINESE:
@@ -314,10 +345,8 @@ def recall(engine, raw: list[dict]) -> dict:
                 peer_q = peer_query(q)
                 if scope == "name":
                     ours_q, peer_q = f"{{name_tokens}} : ({ours_q})", f"{{name}} : ({peer_q})"
-                ours = set(conn.execute(text("SELECT rowid FROM catalog_search_fts WHERE catalog_search_fts MATCH :q"),
-                                        {"q": ours_q}).scalars())
-                peer = set(conn.execute(text("SELECT rowid FROM peer_fts WHERE peer_fts MATCH :q"),
-                                        {"q": peer_q}).scalars())
+                ours = match("catalog_search_fts", ours_q)
+                peer = match("peer_fts", peer_q)
                 ours_r.append(len(ours & truth) / len(truth))
                 peer_r.append(len(peer & truth) / len(truth))
                 details[q] = {"truth": len(truth), "ours": round(ours_r[-1], 3), "peer": round(peer_r[-1], 3)}
@@ -325,6 +354,37 @@ def recall(engine, raw: list[dict]) -> dict:
                           "peer_recall": round(statistics.fmean(peer_r), 3),
                           "peer_zero_recall": sorted(q for q, d in details.items() if d["peer"] == 0),
                           "examples": {q: details[q] for q in ("人口", "低保", "公积金", "许可") if q in details}}
+        for scope in ("name", "all"):
+            got: dict[str, list[float]] = {"with": [], "without": [], "peer": [], "with_precision": [],
+                                           "without_precision": []}
+            details = {}
+            for q in ABBREV:
+                truth = {r["entry_id"] for r in raw if _relevant(r["name"] if scope == "name" else
+                                                                 r["name"] + " " + r["body"], q)}
+                if not truth:
+                    continue
+                terms = textsearch.query_terms(q)
+                exprs = {"with": service.fts5_match(synonyms.expand(s, terms=terms)),
+                         "without": textsearch.fts5_query(terms), "peer": peer_query(q)}
+                if scope == "name":
+                    exprs = {k: f"{{{'name' if k == 'peer' else 'name_tokens'}}} : ({v})" for k, v in exprs.items()}
+                found = {k: match("peer_fts" if k == "peer" else "catalog_search_fts", v) for k, v in exprs.items()}
+                for k, ids in found.items():
+                    got[k].append(len(ids & truth) / len(truth))
+                for k in ("with", "without"):  # of the queries that find something
+                    if found[k]:
+                        got[f"{k}_precision"].append(len(found[k] & truth) / len(found[k]))
+                details[q] = {"truth": len(truth), **{k: round(len(found[k] & truth) / len(truth), 3) for k in found},
+                              "with_found": len(found["with"]), "without_found": len(found["without"]),
+                              "with_precision": round(len(found["with"] & truth) / len(found["with"]), 3)
+                              if found["with"] else None}
+            out[f"abbreviations_{scope}"] = {
+                "queries": len(details), "ours_recall_with_synonyms": round(statistics.fmean(got["with"]), 3),
+                "ours_precision_with_synonyms": round(statistics.fmean(got["with_precision"] or [0]), 3),
+                "ours_recall_without_synonyms": round(statistics.fmean(got["without"]), 3),
+                "ours_precision_without_synonyms": round(statistics.fmean(got["without_precision"] or [0]), 3),
+                "queries_finding_something": {k: len(got[f"{k}_precision"]) for k in ("with", "without")},
+                "peer_recall": round(statistics.fmean(got["peer"]), 3), "by_query": details}
     return out
 
 
@@ -340,6 +400,7 @@ def main() -> None:
     ap.add_argument("--db", choices=("sqlite", "postgres", "both"), default="both")
     ap.add_argument("--pg-url", default=PG_URL)
     ap.add_argument("--repeat", type=int, default=3, help="runs per query (first and best are reported)")
+    ap.add_argument("--no-synonyms", action="store_true", help="search without the synonym dictionary")
     args = ap.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     qs = queries(args.queries)
@@ -348,7 +409,7 @@ def main() -> None:
     all_rows, all_raw = generate(max(sizes))
     out: dict = {"benchmark": "catalog_search", "machine": f"{platform.machine()} {os.cpu_count()} cpu "
                  f"python {platform.python_version()}", "load_average_start": os.getloadavg()[0],
-                 "queries": len(qs), "target_p95_ms": 50,
+                 "queries": len(qs), "synonyms": not args.no_synonyms, "target_p95_ms": 50,
                  "generate_s": round(time.perf_counter() - t, 1), "runs": []}
     for n in sizes:
         rows, raw = all_rows[:n], all_raw[:n]
@@ -357,7 +418,7 @@ def main() -> None:
                 engine = make_engine(f"sqlite:///{d}/bench.db")
                 upgrade(engine)
                 load_s = load(engine, rows)
-                ours = time_ours(engine, qs, args.repeat)
+                ours = time_ours(engine, qs, args.repeat, expand=not args.no_synonyms)
                 peer_load_s = build_peer(engine, raw)
                 out["runs"].append({"db": "sqlite", "entries": n, "load_s": round(load_s, 1), **ours,
                                     "peer_unicode61": {"load_s": round(peer_load_s, 1), **time_peer(engine, qs),
@@ -368,7 +429,7 @@ def main() -> None:
             upgrade(engine)
             load_s = load(engine, rows)
             out["runs"].append({"db": "postgresql", "entries": n, "load_s": round(load_s, 1),
-                                **time_ours(engine, qs, args.repeat)})
+                                **time_ours(engine, qs, args.repeat, expand=not args.no_synonyms)})
             engine.dispose()
     out["load_average_end"] = os.getloadavg()[0]
     print(json.dumps(out, ensure_ascii=False))

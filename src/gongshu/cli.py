@@ -14,6 +14,7 @@ from gongshu.catalog import cli as catalog_cli
 from gongshu.db import NotMigrated, check_migrated, get_engine, upgrade
 from gongshu.demo import cli as demo_cli
 from gongshu.jobs import service as jobs_service
+from gongshu.sharing import cli as sharing_cli
 
 
 @click.group()
@@ -70,6 +71,7 @@ def worker(once: bool) -> None:
 main.add_command(audit_cli.group)
 main.add_command(catalog_cli.group)
 main.add_command(demo_cli.demo)
+main.add_command(sharing_cli.group)
 
 
 if __name__ == "__main__":

@@ -65,8 +65,13 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
     cur.close()
 
 
+#: connection execution option for a transaction that only reads: on SQLite it begins DEFERRED, so it never
+#: queues for the write lock (WAL readers see the last commit); e.g. the sharing API's checks
+READ_ONLY = "gongshu_read_only"
+
+
 def _sqlite_begin(conn) -> None:
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+    conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get(READ_ONLY) else "BEGIN IMMEDIATE")
 
 
 def make_engine(url: str) -> Engine:

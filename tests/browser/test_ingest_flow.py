@@ -57,6 +57,9 @@ def test_officer_fixes_a_messy_gbk_csv_and_sees_version_diff_and_library(page, d
     problems = page.inner_text("#load-problems")
     for needle in ("公民身份号码", "性别", "校验码"):
         assert needle in problems, needle
+    body = page.inner_text("body")  # issue 12: what was normalised is listed, with an example row
+    for needle in ("代码表中的名称转为代码", "日期写法统一为 YYYY-MM-DD", "小写字母转为大写", "全角数字和字母转为半角"):
+        assert needle in body, needle
     page.screenshot(path=str(SCREENS / "12-load-rejected.png"), full_page=True)
     rejects = httpx.get(base + page.get_attribute("#rejects-link", "href"),
                         cookies={c["name"]: c["value"] for c in page.context.cookies()})

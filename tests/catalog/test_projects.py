@@ -36,14 +36,14 @@ def test_compliance_report_per_declared_item_R_CAT_8(db, c):
     ])
     assert len(_audit(db, "catalog.project.create", p.id)) == 1
     r = projects.check(db, actor=c.officer, project_id=p.id)
-    assert [c.key for c in r.checks] == ["catalogued", "published", "attached"]  # attached: issue 3
+    assert [c.key for c in r.checks] == ["catalogued", "published", "attached", "shared"]  # issues 3 and 9
     got = [(row.matched_by, row.results["catalogued"], row.results["published"]) for row in r.rows]
     assert got == [("code", True, True), ("name", True, True), ("name", False, False),
                    ("code", True, False), ("", False, False)]
     assert any("血型" in n for n in r.rows[2].notes)
     assert any("尚未发布" in n for n in r.rows[3].notes)
     assert [row.results["attached"] for row in r.rows] == [False] * 5  # no data loaded yet
-    assert r.summary == {"declared": 5, "compliant": 0, "catalogued": 3, "published": 2, "attached": 0}
+    assert r.summary == {"declared": 5, "compliant": 0, "catalogued": 3, "published": 2, "attached": 0, "shared": 0}
 
 
 def test_published_means_in_the_published_version_R_CAT_8(db, c):
@@ -53,7 +53,7 @@ def test_published_means_in_the_published_version_R_CAT_8(db, c):
     entries.update_entry(db, actor=c.officer, entry_id=pub.id, data=entry_in(code=pub.code, items=items))
     p = projects.register_project(db, actor=c.officer, name="项目", items=[D(pub.code, "", "民族")])
     [row] = projects.check(db, actor=c.officer, project_id=p.id).rows
-    assert row.results == {"catalogued": True, "published": False, "attached": False}
+    assert row.results == {"catalogued": True, "published": False, "attached": False, "shared": False}
 
 
 def test_declared_list_input_is_checked_R_CAT_8(db, c):
@@ -98,8 +98,8 @@ def test_project_api_and_pages_R_CAT_8(db, f, client, c):
     assert r.status_code == 201, r.text
     pid = r.json()["id"]
     rep = client.get(f"/api/v1/catalog/projects/{pid}/report").json()
-    assert rep["rows"][0]["results"] == {"catalogued": True, "published": True, "attached": False}
-    assert [c["key"] for c in rep["columns"]] == ["catalogued", "published", "attached"]
+    assert rep["rows"][0]["results"] == {"catalogued": True, "published": True, "attached": False, "shared": False}
+    assert [c["key"] for c in rep["columns"]] == ["catalogued", "published", "attached", "shared"]
     bad = client.post("/api/v1/catalog/projects", headers=h, json={"name": "x", "items": [{"item_name": "姓名"}]})
     assert bad.status_code == 422 and bad.json()["error"]["field"] == "items[0].resource_name"
     assert client.get("/api/v1/catalog/projects/999999/report").status_code == 404

@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import json
 import re
+import unicodedata
 from datetime import date
 
 import openpyxl
@@ -25,7 +26,7 @@ from gongshu.demo.data import SOURCES, DataFile, entry_columns, generate, make_m
 
 ID, USCC = "公民身份号码", "统一社会信用代码"
 PERSONS, ENTITIES = 10_000, 2_000
-DATE_RE = re.compile(r"^(\d{4})[-/]?(\d{2})[-/]?(\d{2})$")
+DATE_RE = re.compile(r"^(\d{4})(?:[-/.年]?)(\d{1,2})(?:[-/.月]?)(\d{1,2})日?$")
 
 
 def read(f: DataFile) -> pl.DataFrame:
@@ -48,6 +49,11 @@ def parse_date(value: str | None) -> date | None:
         return date(*map(int, m.groups())) if m else None
     except ValueError:
         return None
+
+
+def _plain(value: str | None) -> str:
+    """An ID number as a load normalises it (full-width digits, lowercase x), by the standard library."""
+    return unicodedata.normalize("NFKC", value or "").upper()
 
 
 def ric_ok(value: str | None) -> bool:
@@ -161,6 +167,8 @@ def _breaks(rule: str, value, length: int | None) -> bool:
         return parse_date(value) is None
     if rule == "code":
         return value in ("男", "女", "已婚", "离婚", "再婚", "汉族", "壮族", "回族")
+    if rule == "excel_scientific":
+        return re.fullmatch(r"\d\.\d+E\+17", value) is not None
     if rule == "type":
         try:
             float(value)
@@ -291,8 +299,9 @@ def test_messy_gbk_csv_lists_each_problem_and_the_fixed_version_is_clean(tmp_pat
     messy, fixed = tmp_path / "messy.csv", tmp_path / "fixed.csv"
     report = make_messy_gbk_csv(messy, rows=200, seed=7)
     again = make_messy_gbk_csv(fixed, rows=200, seed=7, fixed=True)
-    assert {p["rule"] for p in report["problems"]} == {"ric_checksum", "ric_region", "ric_birth", "code", "length",
-                                                       "required", "duplicate", "date"}
+    assert {p["rule"] for p in report["problems"]} == {"ric_checksum", "ric_region", "ric_birth", "ric_sex_mismatch",
+                                                       "length", "required", "duplicate", "date", "excel_scientific",
+                                                       "ric_birth_mismatch"}
     assert again["problems"] == []
     raw = messy.read_bytes()
     assert b"\r\n" in raw
@@ -305,14 +314,24 @@ def test_messy_gbk_csv_lists_each_problem_and_the_fixed_version_is_clean(tmp_pat
     for p in report["problems"]:
         value = m[p["field"]][p["row"] - 2]
         if p["rule"] == "duplicate":
-            assert value in m[ID].head(p["row"] - 2).to_list()
+            assert _plain(value) in [_plain(v) for v in m[ID].head(p["row"] - 2).to_list()]
+        elif p["rule"] == "ric_sex_mismatch":  # the 17th digit is odd for men (code 1), even for women (2)
+            assert {"1": "男", "2": "女"}.get(value, value) != ("男" if int(_plain(m[ID][p["row"] - 2])[16]) % 2 else "女")
+        elif p["rule"] == "ric_birth_mismatch":
+            assert parse_date(value) != parse_date(_plain(m[ID][p["row"] - 2])[6:14])
         else:
             assert _breaks(p["rule"], value, lengths[p["field"]]), p
     # every other row is acceptable, and the fixed file is clean everywhere
     spoilt = {p["row"] - 2 for p in report["problems"]}
-    assert all(ric_ok(v) for i, v in enumerate(m[ID].to_list()) if i not in spoilt)
-    assert all(ric_ok(v) for v in f[ID].to_list()) and f[ID].is_duplicated().sum() == 0
-    assert set(f["性别"].unique()) <= {"1", "2"} and (f["姓名"].str.strip_chars().str.len_chars() <= 50).all()
+    assert all(ric_ok(_plain(v)) for i, v in enumerate(m[ID].to_list()) if i not in spoilt and v is not None)
+    assert all(ric_ok(_plain(v)) for v in f[ID].to_list()) and f[ID].map_elements(_plain).is_duplicated().sum() == 0
+    assert set(f["性别"].unique()) == {"1", "2", "男", "女"} and (f["姓名"].str.strip_chars().str.len_chars() <= 50).all()
+    # the acceptable variants a load normalises are in both files: lowercase x, full-width digits, names with spaces
+    for frame in (m, f):
+        ids = frame[ID].drop_nulls().to_list()
+        assert any(v.endswith("x") for v in ids) and any("０" <= v[0] <= "９" for v in ids)
+        assert any(" " in v.strip() for v in frame["姓名"].to_list())
+        assert any("年" in v for v in frame["出生日期"].to_list()) and any("." in v for v in frame["登记日期"].to_list())
     assert all(parse_date(v) for v in f["登记日期"].to_list() + f["出生日期"].to_list())
     assert {"-", "/"} <= set("".join(f["出生日期"].to_list()))  # dates written several acceptable ways
     differ = [i + 2 for i, (a, b) in enumerate(zip(m.iter_rows(), f.iter_rows(), strict=True)) if a != b]

@@ -45,6 +45,7 @@ from gongshu.config import get_settings
 from gongshu.demo import cli as demo_cli
 from gongshu.demo.city import DEMO_PASSWORD, ELEMENT_BY_NAME, usccs
 from gongshu.demo.seed import entry_codes, seed_demo
+from gongshu.demo.sharing import seed_sharing
 from gongshu.kit import workdays
 from gongshu.kit.identifiers import is_valid_uscc
 from gongshu.tasks import service as tasks_service
@@ -285,8 +286,10 @@ def _fingerprint(s: Session) -> dict:
 
 
 def test_same_seed_same_city(demo, session_factory):
-    """Seed again into the configured test database (rolled back afterwards) and compare."""
+    """Seed again into the configured test database (rolled back afterwards) and compare; the command also
+    seeds the share requests (after the data, none here with --persons 0)."""
     seed_demo(session_factory)
+    seed_sharing(session_factory)
     with session_factory() as again, demo[3]() as first:
         a, b = _fingerprint(first), _fingerprint(again)
     for key in a:

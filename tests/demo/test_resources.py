@@ -6,8 +6,10 @@ from sqlalchemy import select
 
 from gongshu.demo.resources import MESSY_FILE, load_demo_data
 from gongshu.demo.seed import seed_demo
+from gongshu.demo.sharing import grant_counts, seed_sharing
 from gongshu.ingest.models import DataVersion, LateLoad, Load
 from gongshu.library.models import LibraryBuild, Theme, ThemeBuild
+from gongshu.sharing.models import REQUEST_STATUS, Grant, ShareRequest
 from gongshu.tasks.models import Task
 
 
@@ -30,3 +32,13 @@ def test_demo_data_is_loaded_late_loads_flagged_and_libraries_built(session_fact
         build = s.scalar(select(ThemeBuild).where(ThemeBuild.theme_id == theme.id, ThemeBuild.status == "current"))
         assert data.themes == {"shjz": build.rows} and build.rows > 10 and len(build.sources) == 3
     assert (tmp_path / "files" / MESSY_FILE).exists()
+
+    # issue 9 "Done means": the demo city has share requests in every state
+    shares = seed_sharing(session_factory)
+    assert set(shares) == set(REQUEST_STATUS) and shares["approved"] >= 5
+    assert set(grant_counts(session_factory)) == {"active", "awaiting_delivery", "revoked", "expired"}
+    with session_factory() as s:
+        modes = {g.mode for g in s.scalars(select(Grant).where(Grant.status == "active"))}
+        assert {"api", "exchange", "verify"} <= modes
+        assert s.scalar(select(Task).where(Task.kind == "sharing.coordinate", Task.status == "open")) is not None
+        assert s.scalar(select(ShareRequest).where(ShareRequest.demand_id.is_not(None))) is not None

@@ -22,7 +22,8 @@ def make_id(n: int, region: str = "440106", birth: str = "19850312") -> str:
 
 
 def person_rows(n: int, start: int = 1) -> list[list[str]]:
-    return [[make_id(i), f"张{'一二三四五六七八九十'[i % 10]}{i}", "1" if (i % 1000) % 2 else "2", "19850312",
+    """Persons whose sex and birth date agree with their ID numbers (odd sequence = male)."""
+    return [[make_id(i), f"张{'一二三四五六七八九十'[i % 10]}{i}", "1" if (i % 1000) % 2 else "2", make_id(i)[6:14],
              f"东莞市南城街道{i}号"] for i in range(start, start + n)]
 
 

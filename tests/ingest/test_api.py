@@ -60,7 +60,7 @@ def test_multipart_upload_report_and_rejects_over_http(f, db, client, tmp_path):
     c, entry = setup(f, db)
     h = _headers(db, c.officer)
     rows = person_rows(10)
-    rows[2][2] = "男"
+    rows[2][2] = "5"  # not a GB/T 2261.1 code
     path = write_csv(tmp_path / "bad.csv", rows)
     r = client.post(f"/api/v1/ingest/entries/{entry.id}/loads", headers=h,
                     files={"file": ("户籍.csv", path.read_bytes(), "text/csv")}, data={"mode": "full"})

@@ -24,7 +24,7 @@ def test_gbk_csv_with_errors_is_refused_whole_with_a_row_level_report(f, db, tmp
     c, entry = setup(f, db)
     rows = person_rows(20)
     rows[3][0] = rows[3][0][:-1] + ("0" if rows[3][0][-1] != "0" else "1")  # wrong check digit (row 5)
-    rows[7][2] = "男"  # not a GB/T 2261.1 code (row 9)
+    rows[7][2] = "男"  # normalised to code 1, but the ID number says female (row 9)
     rows[10][3] = "2023/13/45"  # impossible date (row 12)
     load = load_file(db, c.officer, entry, write_csv(tmp_path / "户籍.csv", rows))
     assert load.status == "rejected"
@@ -187,7 +187,7 @@ def test_catalogue_shows_attachment_and_project_report_has_attached_column(f, db
                                   items=[projects.DeclaredItem(entry_code=entry.code, item_name="姓名"),
                                          projects.DeclaredItem(entry_code=entry.code, item_name="不存在的项")])
     report = projects.check(db, actor=c.officer, project_id=p.id)
-    assert [ch.key for ch in report.checks] == ["catalogued", "published", "attached"]
+    assert [ch.key for ch in report.checks] == ["catalogued", "published", "attached", "shared"]
     assert [r.results["attached"] for r in report.rows] == [True, False]
 
 

@@ -48,7 +48,8 @@ def _dept_table(url: str, rows: int = 5) -> tuple[str, object]:
                   Column("更新时间", DateTime))
     table.create(eng)
     with eng.begin() as conn:
-        conn.execute(insert(table), [{"公民身份号码": make_id(i), "姓名": f"张{i}", "性别": "1", "出生日期": date(1985, 3, 12),
+        conn.execute(insert(table), [{"公民身份号码": make_id(i), "姓名": f"张{i}", "性别": "1" if i % 2 else "2",
+                                      "出生日期": date(1985, 3, 12),
                                       "户籍地址": f"东莞市南城街道{i}号", "更新时间": datetime(2026, 1, 5, 8)}
                                      for i in range(1, rows + 1)])
     return name, eng

@@ -84,11 +84,19 @@ def test_r_agg_2_mixed_encoding_names_the_row(tmp_path):
     assert "300002" in err.message and "GBK" in err.message and "GB18030" in err.message_en
 
 
-def test_r_agg_2_ragged_rows(tmp_path):
-    err = _invalid(_write(tmp_path, "r.csv", "a,b\n1,2\n3\n4,5,6\n7,8\n"))
-    assert [(d["row"], d["problem"]) for d in err.details] == [
-        (3, "row 3 has 1 columns, the header has 2"), (4, "row 4 has 3 columns, the header has 2")]
-    assert "第 3 行有 1 列" in err.message
+def test_r_agg_3_ragged_rows_are_listed_not_raised(tmp_path):
+    """A row with too few or too many fields is left out and listed with its line (R-AGG-3: the pipeline
+    reports it with every other problem and refuses the load); the other rows are read."""
+    reader, rows = _rows(_write(tmp_path, "r.csv", "a,b\n1,2\n3\n4,5,6\n7,8\n"))
+    assert [(r["a"], r["_row"]) for r in rows] == [("1", 2), ("7", 3)]
+    ragged = reader.structural.to_pylist()
+    assert [(r["_row"], r["record"], r["value"], r["rule"]) for r in ragged] == [
+        (3, None, "3", "ragged_row"), (4, None, "4,5,6", "ragged_row")]
+    assert ragged[0]["message"] == "本行有 1 列，表头有 2 列（列数与表头不一致）"
+    assert ragged[1]["message_en"] == "this row has 3 columns, the header has 2"
+    assert reader.structural_rows == 2 and "第 3 行有 1 列" in reader.structural_message[0]
+    lines, records = reader.locate([r["_row"] for r in rows])
+    assert lines.to_pylist() == [2, 5] and records.to_pylist() == [None, None]
 
 
 def test_r_agg_2_unclosed_quote(tmp_path):
@@ -180,13 +188,15 @@ def test_r_agg_2_xlsx_formula_cells_named(tmp_path):
     assert "Sheet1!C7" in err.message and err.details[0]["row"] == 7
 
 
-def test_r_agg_2_xlsx_value_outside_header(tmp_path):
+def test_r_agg_3_xlsx_value_outside_header_is_listed(tmp_path):
     def build(wb):
         ws = wb.active
         ws.append(["a", "b"])
         ws.append([1, 2, 3])
-    err = _invalid(_xlsx(tmp_path, "x.xlsx", build))
-    assert err.details[0]["field"] == "Sheet!C2"
+    reader, rows = _rows(_xlsx(tmp_path, "x.xlsx", build))
+    assert rows == [] and reader.structural_rows == 1
+    [ragged] = reader.structural.to_pylist()
+    assert (ragged["_row"], ragged["field"], ragged["value"]) == (2, "Sheet!C2", "3")
 
 
 def test_r_agg_2_zip_bomb_and_path_traversal_refused(tmp_path):

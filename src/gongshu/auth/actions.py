@@ -16,7 +16,7 @@ ROLES: dict[str, tuple[str, str]] = {
 }
 
 ORG_KINDS_ZH = {"authority": "数据主管部门", "department": "部门", "town": "镇街", "park": "园区",
-                "operator": "平台运营机构"}
+                "operator": "平台运营机构", "enterprise": "企业", "university": "高等院校和科研机构"}
 
 AUTHORITY_ROLES = frozenset({"authority_admin", "authority_reviewer"})
 GOV_ROLES = frozenset(ROLES)

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from gongshu.db import Base, UTCDateTime, utcnow
 
-ORG_KINDS = ("authority", "department", "town", "park", "operator")
+ORG_KINDS = ("authority", "department", "town", "park", "operator", "enterprise", "university")
 
 
 class Org(Base):

@@ -12,13 +12,16 @@ Two tables, so that what every search reads stays narrow:
   writes the doc row. Those columns are not mapped here: SQLite has none.
 
 The index is derived data: ``gongshu catalog reindex`` rebuilds it from the versions.
+
+``catalog_search_synonym`` is not: it is the synonym and abbreviation dictionary (同义词/简称词典)
+that the authority maintains and that search applies at query time (no reindex needed).
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, Index, Integer, String, Text
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from gongshu.db import Base, UTCDateTime, utcnow
@@ -68,3 +71,22 @@ class SearchCount(Base):
     value: Mapped[str] = mapped_column(String(200), primary_key=True)
     n_all: Mapped[int] = mapped_column(Integer, default=0)
     n_public: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class SearchSynonym(Base):
+    """One dictionary row: a term people type (简称 or variant, e.g. 社保) and the full terms it also searches.
+
+    With ``bidirectional`` the row is a group of equivalent terms: each of them also searches the others
+    (户籍 ⇄ 户口). Seeded by the migration with common government abbreviations; ``updated_by`` is empty
+    for those until someone edits them.
+    """
+
+    __tablename__ = "catalog_search_synonym"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    term: Mapped[str] = mapped_column(String(20), unique=True)
+    #: the full terms, in the order they are shown ("也搜索了：…")
+    expansions: Mapped[list[str]] = mapped_column(JSON, default=list)
+    bidirectional: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_by: Mapped[int | None] = mapped_column(ForeignKey("app_user.id", ondelete="SET NULL"), nullable=True)

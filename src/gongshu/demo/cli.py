@@ -16,6 +16,7 @@ from gongshu.db import make_engine, session_factory, set_engine, upgrade
 from gongshu.demo.city import CITY, DEFAULT_SEED, DEMO_PASSWORD
 from gongshu.demo.resources import DemoData, load_demo_data
 from gongshu.demo.seed import DemoCity, seed_demo
+from gongshu.demo.sharing import grant_counts, seed_sharing
 from gongshu.errors import GongshuError
 
 DB_FILE = "gongshu.db"
@@ -97,6 +98,16 @@ def summary(city: DemoCity, data_dir: Path) -> str:
     )
 
 
+def sharing_summary(requests_by_status, grants_by_status) -> str:
+    r, g = requests_by_status, grants_by_status
+    return (f"  共享申请 {sum(r.values())} 件：已同意 {r['approved']}、待答复 {r['pending']}、已提请协调 {r['escalated']}、"
+            f"已拒绝 {r['refused']}、已撤回 {r['withdrawn']}；授权：有效 {g['active']}、待交付 {g['awaiting_delivery']}、"
+            f"已撤销 {g['revoked']}、已到期 {g['expired']}\n"
+            f"  share requests {sum(r.values())}: {r['approved']} approved, {r['pending']} pending, "
+            f"{r['escalated']} escalated, {r['refused']} refused, {r['withdrawn']} withdrawn; grants: {g['active']} active, "
+            f"{g['awaiting_delivery']} awaiting delivery, {g['revoked']} revoked, {g['expired']} expired")
+
+
 @click.command("demo")
 @click.option("--data-dir", type=click.Path(path_type=Path), default=Path("gongshu-data"), show_default=True,
               help="new data directory for the demo's SQLite database")
@@ -123,6 +134,8 @@ def demo(data_dir: Path, port: int, no_serve: bool, force: bool, seed: int, pers
             data = load_demo_data(session_factory(), folder=path / "demo-source-files", persons=persons,
                                   entities=entities, seed=seed, progress=click.echo)
             click.echo(data_summary(data))
+        shares = seed_sharing(session_factory())
+        click.echo(sharing_summary(shares, grant_counts(session_factory())))
     except GongshuError as exc:
         raise click.ClickException(
             f"{exc.message}\n{exc.message_en}\n"

@@ -59,6 +59,12 @@ def close_tasks(session: Session, *, actor: Actor, kind: str, subject_type: str,
     return len(ids)
 
 
+def for_subject(session: Session, *, subject_type: str, subject_id: object) -> list[Task]:
+    """Every work item about one subject, oldest first (its handling record, 办理记录)."""
+    return list(session.scalars(select(Task).where(Task.subject_type == subject_type,
+                                                   Task.subject_id == str(subject_id)).order_by(Task.id)))
+
+
 def inbox(session: Session, *, actor: Actor, include_closed: bool = False, limit: int = 200) -> list[Task]:
     """The actor's org's items (for their role, or any role)."""
     stmt = select(Task).where(Task.assignee_org_id == actor.org_id)

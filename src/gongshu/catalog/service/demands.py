@@ -187,8 +187,7 @@ def published_entries(session: Session, *, org_id: int) -> list[CatalogEntry]:
 
 def work_items(session: Session, *, demand_id: int) -> list[Task]:
     """The inbox items a demand has raised (open and closed), oldest first: its tracking history."""
-    return list(session.scalars(select(Task).where(Task.subject_type == SUBJECT, Task.subject_id == str(demand_id))
-                                .order_by(Task.id)))
+    return tasks_service.for_subject(session, subject_type=SUBJECT, subject_id=demand_id)
 
 
 def due_date(d: DataDemand) -> date | None:

@@ -182,6 +182,12 @@ def element_codes_of(session: Session, *, entry_id: int) -> dict[int, str]:
     return dict(rows)
 
 
+def published(session: Session) -> list[CatalogEntry]:
+    """Every entry with a published version in force (published or being revised), by code."""
+    return list(session.scalars(select(CatalogEntry).where(CatalogEntry.status.in_(("published", "revising")))
+                                .order_by(CatalogEntry.code)))
+
+
 def find_by_code(session: Session, *, code: str) -> CatalogEntry | None:
     return session.scalar(select(CatalogEntry).where(CatalogEntry.code == code.strip()))
 
@@ -259,6 +265,15 @@ def published_snapshot(session: Session, *, entry_id: int, version: int | None =
         raise NotFound(f"目录 {entry_id} 没有{'第 ' + str(version) + ' 版' if version else '已发布的版本'}",
                        f"Entry {entry_id} has no {'version ' + str(version) if version else 'published version'}")
     return row.snapshot
+
+
+def latest_version(session: Session, *, entry_id: int) -> EntryVersion:
+    """The latest published version (its number and snapshot); NotFound when there is none."""
+    row = session.scalar(select(EntryVersion).where(EntryVersion.entry_id == entry_id)
+                         .order_by(EntryVersion.version.desc()).limit(1))
+    if row is None:
+        raise NotFound(f"目录 {entry_id} 没有已发布的版本", f"Entry {entry_id} has no published version")
+    return row
 
 
 def history(session: Session, *, actor: Actor, entry_id: int) -> list[EntryVersion]:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -272,6 +272,11 @@ def _data_rows(session: Session, org_id: int | None) -> list[dict[str, Any]]:
     return rows
 
 
+#: who uses each entry (the sharing responsibility list's 使用部门): functions ``(session, entry_ids) ->
+#: {entry_id: [consumer names]}`` appended by the sharing domain, so the catalogue never imports it
+CONSUMER_PROVIDERS: list[Callable[[Session, list[int]], dict[int, list[str]]]] = []
+
+
 def _sharing_rows(session: Session, org_id: int | None) -> list[dict[str, Any]]:
     names = _org_names(session)
     rows = []
@@ -284,9 +289,13 @@ def _sharing_rows(session: Session, org_id: int | None) -> list[dict[str, Any]]:
             **{k: _snap(snap, entry, k) for k in ("code", "name", "sharing_type", "sharing_condition",
                                                   "sharing_basis", "sharing_mode", "sharing_scope", "sharing_period",
                                                   "update_cycle")},
-            # consumers are filled in when sharing requests are granted (a later issue)
             "consumers": [],
         })
+    by_entry = {r["entry_id"]: r for r in rows}
+    for provider in CONSUMER_PROVIDERS:
+        for entry_id, consumers in provider(session, list(by_entry)).items():
+            row = by_entry[entry_id]
+            row["consumers"] = sorted({*row["consumers"], *consumers})
     return rows
 
 

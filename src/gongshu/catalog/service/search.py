@@ -10,6 +10,11 @@
   relevance then name, and counts every facet in one SQL statement over the matched set.
   Facets are multi-select: values within a facet are OR-ed, facets are AND-ed; the counts
   of a facet apply every *other* facet's filter (so other values of it stay selectable).
+- Each query word (or run of words) that is in the synonym and abbreviation dictionary
+  (``synonyms``, 同义词/简称词典) also matches its expansions, segmented like a query: 社保 finds
+  社会保险参保信息 (AND of ORs for several words). Applied at query time, so an edit needs no reindex;
+  entries that match the words as typed rank before those found only through an expansion. The
+  result names what was expanded (``expanded``); ``expand=False`` searches only the words as typed.
 - Government staff see every published entry; the public (no actor) sees only entries
   whose open attribute is not 不予开放, and in the detail only data items that are open.
 """
@@ -53,6 +58,7 @@ from gongshu.auth.models import Org
 from gongshu.auth.service import Actor, can, require
 from gongshu.catalog.models import CatalogEntry, EntryVersion
 from gongshu.catalog.search_models import SearchCount, SearchDoc, SearchText
+from gongshu.catalog.service import synonyms
 from gongshu.db import utcnow
 from gongshu.errors import Invalid, NotFound
 from gongshu.kit import textsearch
@@ -124,6 +130,10 @@ class SearchResult:
     #: the words the query was segmented into
     terms: list[str] = field(default_factory=list)
     public_only: bool = True
+    #: dictionary hits: [{"term": "医保", "also": ["医疗保险", "医疗保障"]}] ("也搜索了：…")
+    expanded: list[dict[str, Any]] = field(default_factory=list)
+    #: False when the dictionary was not applied (searched as typed)
+    expand: bool = True
 
     @property
     def pages(self) -> int:
@@ -325,18 +335,47 @@ def _dialect(session: Session) -> str:
     return session.get_bind().dialect.name
 
 
-def _tsquery(terms: list[textsearch.QueryTerm]) -> ColumnElement:
-    return func.to_tsquery(_SIMPLE, literal(textsearch.tsquery(terms)))
+def _expression(groups: list[synonyms.Group], render, and_: str, or_: str) -> str:
+    """The match expression: every group (AND); a group matches its words, or one of its expansions (OR).
+
+    Without expansions this is exactly ``render(terms)`` (the words as typed).
+    """
+    parts = []
+    for g in groups:
+        direct = render(list(g.words))
+        if g.expansion is None:
+            parts.append(direct)
+        else:
+            alts = [direct, *(render(list(a)) for a in g.expansion.alternatives if a)]
+            parts.append("(" + or_.join("(" + a + ")" for a in alts) + ")")
+    return and_.join(parts)
 
 
-def _matched(dialect: str, terms: list[textsearch.QueryTerm], public: bool, cols: list) -> Select:
+def fts5_match(groups: list[synonyms.Group]) -> str:
+    """The SQLite FTS5 MATCH expression of a (possibly expanded) query (also used by the benchmark)."""
+    return _expression(groups, textsearch.fts5_query, " AND ", " OR ")
+
+
+def _tsquery_text(groups: list[synonyms.Group]) -> str:
+    return _expression(groups, textsearch.tsquery, " & ", " | ")
+
+
+def _expanded(groups: list[synonyms.Group]) -> bool:
+    return any(g.expansion is not None for g in groups)
+
+
+def _direct(groups: list[synonyms.Group]) -> list[textsearch.QueryTerm]:
+    return [t for g in groups for t in g.words]
+
+
+def _matched(dialect: str, groups: list[synonyms.Group], public: bool, cols: list) -> Select:
     """SELECT ``cols`` (of the narrow doc table) FROM the entries the query matches and the actor may see."""
     stmt = select(*cols)
-    if terms and dialect == "sqlite":
+    if groups and dialect == "sqlite":
         stmt = stmt.select_from(_FTS.join(_DOC, _DOC.c.entry_id == _FTS.c.rowid)).where(
-            _FTS_TABLE.op("MATCH")(literal(textsearch.fts5_query(terms))))
-    elif terms:
-        stmt = stmt.select_from(_DOC).where(_TSV.op("@@")(_tsquery(terms)))
+            _FTS_TABLE.op("MATCH")(literal(fts5_match(groups))))
+    elif groups:
+        stmt = stmt.select_from(_DOC).where(_TSV.op("@@")(func.to_tsquery(_SIMPLE, literal(_tsquery_text(groups)))))
     else:
         stmt = stmt.select_from(_DOC)
     if public:
@@ -348,19 +387,48 @@ def _filter_conds(cols, filters: dict[str, list[str]], *, skip: str | None = Non
     return [cols[FACETS[k][0]].in_(v) for k, v in filters.items() if k != skip]
 
 
-def _rank(dialect: str, terms: list[textsearch.QueryTerm]) -> ColumnElement:
-    """Relevance, lower first: bm25 with name tokens weighing NAME_WEIGHT (SQLite); name matches every
-    word first (PostgreSQL, prefix LIKEs on the small inline name_words); nothing without words."""
-    if terms and dialect == "sqlite":
-        return func.bm25(_FTS_TABLE, literal_column(str(NAME_WEIGHT)), literal_column("1.0"))
-    if terms:
-        def starts(word: str) -> ColumnElement:  # terms are letters and digits only: no LIKE wildcards
-            return _NAME_WORDS.like(literal(f"% {word}%"))
+#: added to the rank of an entry found only through an expansion: the words as typed rank first
+EXPANDED_ONLY = 1_000_000.0
 
-        in_name = and_(*[or_(starts(t.word), and_(*[starts(p) for p in t.pieces])) if t.pieces else starts(t.word)
-                         for t in terms])
-        return case((in_name, 0), else_=1)
-    return literal_column("0")
+
+def _rank(dialect: str, groups: list[synonyms.Group]) -> ColumnElement:
+    """Relevance, lower first: bm25 with name tokens weighing NAME_WEIGHT (SQLite); name matches every
+    word first (PostgreSQL, prefix LIKEs on the small inline name_words); nothing without words.
+
+    When the dictionary expanded a word, an entry that matches the words as typed ranks before every
+    entry found only through an expansion (one more match of the unexpanded query, as a set: the
+    database runs it once).
+    """
+    if not groups:
+        return literal_column("0")
+    direct_ids = None
+    if _expanded(groups):
+        direct = _direct(groups)
+        if dialect == "sqlite":
+            direct_ids = select(_FTS.c.rowid).where(
+                _FTS_TABLE.op("MATCH")(literal(textsearch.fts5_query(direct)))).correlate(None)
+        else:
+            direct_ids = select(_DOC.c.entry_id).where(
+                _TSV.op("@@")(func.to_tsquery(_SIMPLE, literal(textsearch.tsquery(direct))))).correlate(None)
+    if dialect == "sqlite":
+        rank = func.bm25(_FTS_TABLE, literal_column(str(NAME_WEIGHT)), literal_column("1.0"))
+        if direct_ids is not None:
+            rank = rank + case((_DOC.c.entry_id.in_(direct_ids), 0.0), else_=EXPANDED_ONLY)
+        return rank
+
+    def starts(word: str) -> ColumnElement:  # terms are letters and digits only: no LIKE wildcards
+        return _NAME_WORDS.like(literal(f"% {word}%"))
+
+    def in_name(terms) -> ColumnElement:
+        return and_(*[or_(starts(t.word), and_(*[starts(p) for p in t.pieces])) if t.pieces else starts(t.word)
+                      for t in terms])
+
+    names = and_(*[or_(in_name(g.words), *(in_name(a) for a in g.expansion.alternatives if a))
+                   if g.expansion is not None else in_name(g.words) for g in groups])
+    rank = case((names, 0), else_=1)
+    if direct_ids is not None:
+        rank = rank + case((_DOC.c.entry_id.in_(direct_ids), 0), else_=2)
+    return rank
 
 
 def _stored(key: str, public: bool):
@@ -368,7 +436,8 @@ def _stored(key: str, public: bool):
     return select(literal(key), _COUNT.c.value, n_col, _NO_RANK).where(_COUNT.c.facet == key, n_col > 0)
 
 
-def _search_statement(dialect: str, terms, public: bool, filters: dict[str, list[str]], page: Page):
+def _search_statement(dialect: str, groups: list[synonyms.Group], public: bool, filters: dict[str, list[str]],
+                      page: Page):
     """One statement for the total, every facet's counts and the page's entry ids (in order).
 
     Rows ``(facet, value, n, rank)``: ``("_total", "", total, NULL)``, ``(facet, value, count, NULL)`` and
@@ -378,7 +447,7 @@ def _search_statement(dialect: str, terms, public: bool, filters: dict[str, list
     is read from ``catalog_search_count`` instead of counting the whole index; on the landing page (no
     words, no filters) that is every count, and the page is read in name order.
     """
-    if not terms and not filters:
+    if not groups and not filters:
         first = (select(_DOC.c.entry_id, _DOC.c.name).where(*([_DOC.c.is_public == true()] if public else []))
                  .order_by(_DOC.c.name, _DOC.c.entry_id).limit(page.size).offset(page.offset).subquery())
         return union_all(_stored(TOTAL, public), *[_stored(k, public) for k in FACETS],
@@ -388,14 +457,14 @@ def _search_statement(dialect: str, terms, public: bool, filters: dict[str, list
     # the facet that a row fails, if any (on PostgreSQL, for counting every facet in one grouping-sets pass)
     miss = [case(*[(not_(c), literal(k)) for k, c in conds.items()], else_=null()).label("miss")] \
         if conds and dialect == "postgresql" else []
-    inner = _matched(dialect, terms, public, [_DOC.c.entry_id, _DOC.c.name, _rank(dialect, terms).label("rank"),
+    inner = _matched(dialect, groups, public, [_DOC.c.entry_id, _DOC.c.name, _rank(dialect, groups).label("rank"),
                                               *[_DOC.c[c] for c in facet_cols], *miss])
-    if len(conds) == 1 and not terms:  # that facet's own counts come from the stored counts
+    if len(conds) == 1 and not groups:  # that facet's own counts come from the stored counts
         inner = inner.where(*conds.values())
     elif len(conds) > 1:
         inner = inner.where(or_(*[and_(*(c for j, c in conds.items() if j != k)) for k in conds]))
     m = inner.cte("m").prefix_with("MATERIALIZED")
-    computed = [k for k in FACETS if terms or _filter_conds(m.c, filters, skip=k)]
+    computed = [k for k in FACETS if groups or _filter_conds(m.c, filters, skip=k)]
     branches = [_stored(k, public) for k in FACETS if k not in computed]
     if dialect == "postgresql":
         branches.append(_grouping_sets(m, computed, list(conds)))
@@ -437,10 +506,11 @@ HIT_COLUMNS = ("entry_id", "code", "name", "org_name", "resource_attr", "topic",
 
 
 def search(session: Session, *, actor: Actor | None, q: str = "", filters: dict[str, list[str]] | None = None,
-           page: Page) -> SearchResult:
-    """Search published entries. ``actor=None`` is the public.
+           page: Page, expand: bool = True) -> SearchResult:
+    """Search published entries. ``actor=None`` is the public; ``expand=False`` leaves the dictionary out.
 
-    Two statements: the total, the facet counts and the page's ids in one; the page's display columns.
+    Two statements: the total, the facet counts and the page's ids in one; the page's display columns
+    (and, with words, one small read of the synonym dictionary).
     """
     q = (q or "").strip()
     if len(q) > textsearch.MAX_QUERY:
@@ -448,12 +518,13 @@ def search(session: Session, *, actor: Actor | None, q: str = "", filters: dict[
                       f"The query is too long (at most {textsearch.MAX_QUERY} characters)", field="q")
     filters = check_filters(filters)
     terms = textsearch.query_terms(q) if q else []
+    groups = synonyms.expand(session, terms=terms) if expand else synonyms.plain(terms)
     public = public_only(actor)
     dialect = _dialect(session)
     counts: dict[str, list[tuple[str, int]]] = {k: [] for k in FACETS}
     total = 0
     ids: list[tuple[float, str, int]] = []
-    for facet, value, n, rank in session.execute(_search_statement(dialect, terms, public, filters, page)):
+    for facet, value, n, rank in session.execute(_search_statement(dialect, groups, public, filters, page)):
         if facet == TOTAL:
             total = int(n)
         elif facet == HIT:
@@ -464,7 +535,9 @@ def search(session: Session, *, actor: Actor | None, q: str = "", filters: dict[
         pairs.sort(key=lambda p: (-p[1], p[0]))
         have = {v for v, _n in pairs}
         pairs.extend((v, 0) for v in filters.get(key, []) if v not in have)
-    words = textsearch.all_words(terms)
+    expansions = [g.expansion for g in groups if g.expansion is not None]
+    words = list(dict.fromkeys(textsearch.all_words(terms) + [
+        w for e in expansions for a in e.alternatives for w in textsearch.all_words(list(a))]))
     hits = []
     if ids:
         rows = {r["entry_id"]: r for r in session.execute(
@@ -480,7 +553,8 @@ def search(session: Session, *, actor: Actor | None, q: str = "", filters: dict[
                 **row, name_marked=textsearch.highlight(row["name"], words),
                 summary_marked=textsearch.highlight(row["summary"], words, limit=120, pinyin=False)))
     return SearchResult(total=total, hits=hits, facets=counts, page=page, q=q, filters=filters,
-                        terms=[t.word for t in terms], public_only=public)
+                        terms=[t.word for t in terms], public_only=public, expand=expand,
+                        expanded=[{"term": e.term, "also": list(e.also)} for e in expansions])
 
 
 # The published entry, as the public (or staff) may see it ----------------------------------

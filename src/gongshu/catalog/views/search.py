@@ -27,14 +27,17 @@ def entry_url(code: str) -> str:
 
 
 class Query:
-    """The page's query string: the search words, the selected facet values and the page."""
+    """The page's query string: the search words, the selected facet values, exact (no synonyms) and the page."""
 
-    def __init__(self, q: str, filters: dict[str, list[str]]) -> None:
+    def __init__(self, q: str, filters: dict[str, list[str]], exact: bool = False) -> None:
         self.q = q
         self.filters = filters
+        self.exact = exact
 
-    def _pairs(self, filters: dict[str, list[str]], page: int = 1) -> list[tuple[str, str]]:
+    def _pairs(self, filters: dict[str, list[str]], page: int = 1, exact: bool | None = None) -> list[tuple[str, str]]:
         pairs = [("q", self.q)] if self.q else []
+        if self.exact if exact is None else exact:
+            pairs.append(("exact", "1"))
         for k in service.FACETS:
             pairs.extend((k, v) for v in filters.get(k, []))
         if page > 1:
@@ -60,14 +63,19 @@ class Query:
     def clear(self) -> str:
         return "/catalog?" + urlencode(self._pairs({}))
 
+    def with_exact(self, exact: bool) -> str:
+        """The URL searching the words as typed only (``exact``), or with the synonym dictionary again."""
+        return "/catalog?" + urlencode(self._pairs(self.filters, exact=exact))
+
 
 @router.get("/catalog", response_class=HTMLResponse)
-def catalog_page(request: Request, q: str = "", page: int = 1, actor: Actor | None = Depends(optional_actor),
-                 session: Session = Depends(get_db)) -> Response:
+def catalog_page(request: Request, q: str = "", page: int = 1, exact: str = "",
+                 actor: Actor | None = Depends(optional_actor), session: Session = Depends(get_db)) -> Response:
     raw = {k: request.query_params.getlist(k) for k in service.FACETS if k in request.query_params}
-    query = Query(q.strip(), {k: [v for v in vs if v.strip()] for k, vs in raw.items()})
+    query = Query(q.strip(), {k: [v for v in vs if v.strip()] for k, vs in raw.items()}, exact=exact not in ("", "0"))
     try:
-        result = service.search(session, actor=actor, q=q, filters=raw, page=Page(max(page, 1), PAGE_SIZE))
+        result = service.search(session, actor=actor, q=q, filters=raw, page=Page(max(page, 1), PAGE_SIZE),
+                                expand=not query.exact)
         error = None
     except GongshuError as exc:
         result, error = None, exc

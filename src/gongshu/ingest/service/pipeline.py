@@ -29,6 +29,7 @@ from gongshu.errors import Invalid
 from gongshu.ingest.models import DataVersion
 from gongshu.ingest.service import spec as specs
 from gongshu.ingest.service.files import snapshot_path, snapshots_dir
+from gongshu.ingest.service.normalise import Normalisations
 from gongshu.ingest.service.readers import open_reader
 from gongshu.ingest.service.validate import RULES, check_header, output_schema, validate_batch
 from gongshu.store import registry
@@ -47,6 +48,8 @@ REPORT_SAMPLE = 200
 REJECT_SCHEMA = pa.schema([("_row", pa.int64()), ("field", pa.large_string()), ("value", pa.large_string()),
                            ("rule", pa.large_string()), ("message", pa.large_string()),
                            ("message_en", pa.large_string())])
+#: ``rejects.parquet`` once finished: ``_row`` is the line a user sees, ``record`` the data row where it differs
+REPORT_SCHEMA = pa.schema([*REJECT_SCHEMA, pa.field("record", pa.int64())])
 
 
 def source_file(work: Path) -> Path:
@@ -103,21 +106,24 @@ def validate_and_build(plan: Plan, work: Path, table: str) -> Outcome:
     # store writes them while the file is still being read; the write commits only once the load is accepted
     feed = _StoreFeed(table, columns) if reader is not None and not plan.dry_run and not merging else None
     try:
-        rows_read, seen = _validate_into(reader, spec, columns, keys, work, feed)
-        return _build(plan, work, table, reader, columns, keys, rows_read, seen, delete_only, base_path, merging,
+        rows_read, seen, normalised = _validate_into(reader, spec, columns, keys, work, feed)
+        return _build(plan, work, table, reader, columns, keys, rows_read, seen, normalised, delete_only, base_path,
+                      merging,
                       feed)
     finally:
         if feed is not None:
             feed.abort()
 
 
-def _validate_into(reader, spec, columns, keys: list[str], work: Path, feed: _StoreFeed | None) -> tuple[int, _Keys]:
+def _validate_into(reader, spec, columns, keys: list[str], work: Path,
+                   feed: _StoreFeed | None) -> tuple[int, _Keys, Normalisations]:
     """Read and validate every batch: the valid rows go to ``delta.parquet`` (the new rows, without
     ``_row``), the problems to ``rejects.parquet``, the valid rows to the store writer when there is one,
     and each valid row's key hash and ``_row`` to memory for the duplicate check."""
     schema = output_schema(spec)
     labels = {c.name: c.label for c in columns}
     seen = _Keys(keys)
+    normalised = Normalisations()
     rows_read = 0
     with SnapshotWriter(work / "delta.parquet", pa.schema([f for f in schema if f.name != "_row"]), labels) as delta, \
             SnapshotWriter(work / "rejects.parquet", REJECT_SCHEMA, {}) as rejects, \
@@ -131,7 +137,7 @@ def _validate_into(reader, spec, columns, keys: list[str], work: Path, feed: _St
         pending: deque[Future] = deque()
         for batch in reader.batches(batch_rows=get_settings().ingest_batch_rows) if reader else ():
             rows_read += batch.num_rows
-            good, bad = validate_batch(batch, spec)
+            good, bad = validate_batch(batch, spec, normalised)
             seen.add(good)
             if feed is not None:
                 feed.put(good)
@@ -140,7 +146,7 @@ def _validate_into(reader, spec, columns, keys: list[str], work: Path, feed: _St
                 pending.popleft().result()
         while pending:
             pending.popleft().result()
-    return rows_read, seen
+    return rows_read, seen, normalised
 
 
 class _Keys:
@@ -201,22 +207,31 @@ def _rows_at(path: Path, columns: list[str], positions: np.ndarray) -> pl.DataFr
 
 
 def _build(plan: Plan, work: Path, table: str, reader, columns, keys: list[str], rows_read: int, seen: _Keys,
+           normalised: Normalisations,
            delete_only: bool, base_path: Path | None, merging: bool, feed: _StoreFeed | None) -> Outcome:
+    structural = reader.structural_rows if reader is not None else 0  # ragged rows: read, and refuse the load
+    rows_read += structural
     if rows_read == 0 and not delete_only:
         raise Invalid(f"文件“{plan.filename}”没有数据行", f"File '{plan.filename}' has no data rows",
                       details=[{"file": plan.filename, "row": 2, "problem": "empty"}])
     delta = work / "delta.parquet"
     dups, positions = seen.duplicates(delta)
-    _add_duplicate_rejects(work, dups, columns, keys)
+    _add_duplicate_rejects(work, dups, columns, keys, reader)
     con = _duck(work)
     rej_rows, per_rule = _reject_counts(con, work / "rejects.parquet")
+    if structural:  # beyond the listed ones
+        rej_rows += structural - reader.structural.num_rows
     rows_valid = rows_read - rej_rows
     report = {"format": reader.format if reader else "ndjson", "encoding": reader.encoding if reader else None,
-              "header": reader.header if reader else [], "notes": list(getattr(reader, "notes", []) or []), "rules": per_rule,
+              "header": reader.header if reader else [], "notes": [*(getattr(reader, "notes", []) or []), *normalised.notes()],
+              "normalised": normalised.report(), "rules": per_rule,
               "problems": _sample(con, work / "rejects.parquet")}
     rate = rej_rows / rows_read if rows_read else 0.0
-    if rej_rows and rate > plan.max_error_rate:
+    if structural or (rej_rows and rate > plan.max_error_rate):
         _write_rejects_csv(con, work, plan.filename)
+        if structural:
+            return Outcome(report, rows_read, rows_valid, rej_rows, "rejected",
+                           *_structural_refusal(reader, rej_rows - structural))
         limit = f"{plan.max_error_rate:.1%}"
         return Outcome(report, rows_read, rows_valid, rej_rows, "rejected",
                         f"{rej_rows} 行（{rate:.1%}）未通过校验，超过本目录允许的 {limit}，整批拒收，未入库",
@@ -371,22 +386,59 @@ def _deletes(work: Path) -> Path | None:
     return path if path.exists() else None
 
 
-def _add_duplicate_rejects(work: Path, dups: pa.Table, columns, keys: list[str]) -> None:
-    if dups.num_rows == 0:
-        return
-    labels = "、".join(c.label for c in columns if c.key)
-    first = dups.column("dup_of_row").to_pylist() if "dup_of_row" in dups.column_names else [None] * dups.num_rows
-    rows = dups.column("_row").to_pylist()
-    extra = pa.table({
-        "_row": pa.array(rows, pa.int64()),
-        "field": pa.array([labels] * len(rows), pa.large_string()),
-        "value": pa.array([""] * len(rows), pa.large_string()),
-        "rule": pa.array(["duplicate_key"] * len(rows), pa.large_string()),
-        "message": pa.array([f"主键（{labels}）重复：与第 {f} 行相同" for f in first], pa.large_string()),
-        "message_en": pa.array([f"Duplicate key ({labels}): same as row {f}" for f in first], pa.large_string()),
-    })
-    merged = pa.concat_tables([pq.read_table(work / "rejects.parquet").cast(REJECT_SCHEMA), extra])
-    pq.write_table(merged, work / "rejects.parquet", compression="zstd")
+def _add_duplicate_rejects(work: Path, dups: pa.Table, columns, keys: list[str], reader=None) -> None:
+    """Finish ``rejects.parquet`` (R-AGG-3): the duplicate-key rejects and the rows the reader refused for
+    their shape added, and every problem named by the line a user opens (``_row``) with its data row
+    (``record``) where that differs; the file is rewritten batch by batch."""
+    path = work / "rejects.parquet"
+    extra = []
+    if dups.num_rows:
+        labels = "、".join(c.label for c in columns if c.key)
+        first, first_record = _locate(reader, dups.column("dup_of_row").to_numpy())
+        same = [f"第 {f} 行（第 {r} 条数据）" if r is not None else f"第 {f} 行"
+                for f, r in zip(first.to_pylist(), first_record.to_pylist(), strict=True)]
+        same_en = [f"row {f} (data row {r})" if r is not None else f"row {f}"
+                   for f, r in zip(first.to_pylist(), first_record.to_pylist(), strict=True)]
+        n = dups.num_rows
+        extra.append(pa.table({
+            "_row": dups.column("_row").cast(pa.int64()),
+            "field": pa.array([labels] * n, pa.large_string()),
+            "value": pa.array([""] * n, pa.large_string()),
+            "rule": pa.array(["duplicate_key"] * n, pa.large_string()),
+            "message": pa.array([f"主键（{labels}）重复：与{x}相同" for x in same], pa.large_string()),
+            "message_en": pa.array([f"Duplicate key ({labels}): same as {x}" for x in same_en], pa.large_string()),
+        }))
+    located = work / "rejects.located.parquet"
+    with pq.ParquetWriter(located, REPORT_SCHEMA, compression="zstd") as out:
+        for batch in pq.ParquetFile(path).iter_batches(batch_size=262_144):
+            out.write_table(_with_lines(reader, pa.Table.from_batches([batch]).cast(REJECT_SCHEMA)))
+        for part in extra:
+            out.write_table(_with_lines(reader, part.cast(REJECT_SCHEMA)))
+        if reader is not None and reader.structural is not None:
+            out.write_table(reader.structural.cast(REPORT_SCHEMA))
+    located.replace(path)
+
+
+def _locate(reader, rows) -> tuple[pa.Array, pa.Array]:
+    if reader is None:
+        return pa.array(rows, pa.int64()), pa.nulls(len(rows), pa.int64())
+    return reader.locate(rows)
+
+
+def _with_lines(reader, table: pa.Table) -> pa.Table:
+    lines, records = _locate(reader, table.column("_row").to_numpy())
+    return table.set_column(0, "_row", lines).append_column("record", records)
+
+
+def _structural_refusal(reader, others: int) -> tuple[str, str]:
+    zh, en = reader.structural_message
+    return (zh + (f"；另有 {others} 行未通过校验" if others > 0 else "") + "。问题清单列出了全部问题，请一并修正后重新上传",
+            en + (f"; {others} more rows failed validation" if others > 0 else "")
+            + ". The report lists every problem: fix them all and upload again")
+
+
+_PIPELINE_RULES = {"duplicate_key": ("主键重复", "Duplicate key"),
+                   "ragged_row": ("列数与表头不一致", "Another number of columns than the header")}
 
 
 def _reject_counts(con, path: Path) -> tuple[int, dict]:
@@ -394,22 +446,24 @@ def _reject_counts(con, path: Path) -> tuple[int, dict]:
     rows = con.execute(f"SELECT count(DISTINCT _row) FROM {src}").fetchone()[0]  # noqa: S608 - our column names, escaped path literals
     per_rule = {}
     for rule, n in con.execute(f"SELECT rule, count(*) FROM {src} GROUP BY rule ORDER BY 2 DESC").fetchall():  # noqa: S608 - our column names, escaped path literals
-        zh, en = RULES.get(rule, (rule, rule)) if rule != "duplicate_key" else ("主键重复", "Duplicate key")
+        zh, en = _PIPELINE_RULES.get(rule) or RULES.get(rule, (rule, rule))
         per_rule[rule] = {"count": n, "zh": zh, "en": en}
     return rows, per_rule
 
 
 def _sample(con, path: Path) -> list[dict]:
-    cur = con.execute(f"SELECT _row, field, value, rule, message, message_en FROM read_parquet({sql_literal(path)}) "  # noqa: S608 - our column names, escaped path literals
+    """The first problems by line; ``record`` (the data row) only where it differs from the line − 1."""
+    cur = con.execute(f"SELECT _row, field, value, rule, message, message_en, record FROM read_parquet({sql_literal(path)}) "  # noqa: S608 - our column names, escaped path literals
                       f"ORDER BY _row, field LIMIT {REPORT_SAMPLE}")
-    return [dict(zip(("row", "field", "value", "rule", "message", "message_en"), r, strict=True))
-            for r in cur.fetchall()]
+    keys = ("row", "field", "value", "rule", "message", "message_en", "record")
+    return [{k: v for k, v in zip(keys, r, strict=True) if k != "record" or v is not None} for r in cur.fetchall()]
 
 
 def _write_rejects_csv(con, work: Path, filename: str) -> None:
-    """The rejected rows report (file, row, field, value, rule, reason), UTF-8 with BOM for Excel."""
+    """The rejected rows report (file, line, data row where it differs, field, value, rule, reason), UTF-8
+    with BOM for Excel."""
     table = con.sql(
-        f"SELECT ? AS 文件, _row AS 行号, field AS 信息项, value AS 值, rule AS 规则, message AS 说明, "  # noqa: S608 - our column names, escaped path literals
+        f"SELECT ? AS 文件, _row AS 行号, record AS 数据行, field AS 信息项, value AS 值, rule AS 规则, message AS 说明, "  # noqa: S608 - our column names, escaped path literals
         f"message_en AS description FROM read_parquet({sql_literal(work / 'rejects.parquet')}) ORDER BY _row, field",
         params=[filename]).to_arrow_table()
     out = work / "rejects.csv"

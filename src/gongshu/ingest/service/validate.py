@@ -1,9 +1,12 @@
 """Vectorised validation of loaded rows against a catalogue entry's data items (R-AGG-3).
 
-One Polars pass per batch: values are trimmed, typed, and checked for required, type, length,
-code tables (数据字典), dates, citizen ID numbers (GB 11643: format, checksum, region, birth
-date) and unified social credit codes (GB 32100: format, checksum). No Python runs per row.
-Duplicate keys are checked across batches by the caller (DuckDB), not here.
+One Polars pass per batch: values are normalised where that is lossless (and counted, see
+:mod:`gongshu.ingest.service.normalise`), typed, and checked for required, type, length, code tables
+(数据字典), dates, citizen ID numbers (GB 11643: format, checksum, region, birth date) and unified social
+credit codes (GB 32100: format, checksum); numbers that Excel turned into scientific notation are refused
+as lossy; what an identifier already says is checked against the items beside it (the birth date and sex
+inside a citizen ID number against 出生日期 / 性别, a USCC's organisation code against 组织机构代码).
+No Python runs per row. Duplicate keys are checked across batches by the caller, not here.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import pyarrow as pa
 
 from gongshu.errors import Invalid
 from gongshu.ingest.service.codes import CODE_TABLES, division_codes
+from gongshu.ingest.service.normalise import Normalisations, Stage, changed, stages, triggers
 
 RULES: dict[str, tuple[str, str]] = {
     "required": ("必填项为空", "Required value missing"),
@@ -32,7 +36,14 @@ RULES: dict[str, tuple[str, str]] = {
     "ric_birth": ("公民身份号码出生日期无效", "Citizen ID number: invalid birth date"),
     "uscc_format": ("统一社会信用代码格式错误", "USCC: wrong format"),
     "uscc_checksum": ("统一社会信用代码校验码错误", "USCC: wrong check character"),
+    "excel_scientific": ("号码被 Excel 科学计数法损坏", "Number destroyed by Excel's scientific notation"),
+    "ric_birth_mismatch": ("出生日期与公民身份号码不一致", "Birth date disagrees with the citizen ID number"),
+    "ric_sex_mismatch": ("性别与公民身份号码不一致", "Sex disagrees with the citizen ID number"),
+    "uscc_org_mismatch": ("组织机构代码与统一社会信用代码不一致", "Organisation code disagrees with the USCC"),
 }
+#: a number written by Excel in scientific notation with 12 or more digits (Excel's default display from
+#: 12 digits on; beyond 15 digits the digits themselves are gone)
+_SCIENTIFIC = r"^[+-]?\d(?:\.\d+)?[eE]\+?(?:1[1-9]|[2-9]\d)$"
 
 _ARROW = {"C": pa.large_string(), "M": pa.large_string(), "N": pa.float64(), "B": pa.float64(),
           "F": pa.float64(), "Y": pa.decimal128(18, 2), "I": pa.int64(), "D": pa.date32(),
@@ -126,15 +137,15 @@ def _parse(item: ItemRule, v: pl.Expr, i: int) -> tuple[list[pl.Expr], pl.Expr, 
         return ([], v.cast(pl.Decimal(18, 2), strict=False),
                 lambda x: x.is_null() | ~v.str.contains(r"^[+-]?\d{1,16}(\.\d{1,2})?$"), "type")
     if t == "D":
-        dashed = v.str.replace_all("/", "-", literal=True)
+        # other separators were normalised to "-" (normalise.py, counted in the report's notes)
         compact = pl.when(v.str.len_bytes() == 8).then(v)  # YYYYMMDD is parsed only where it may apply
-        x = pl.coalesce(dashed.str.to_date("%Y-%m-%d", strict=False, cache=False),
+        x = pl.coalesce(v.str.to_date("%Y-%m-%d", strict=False, cache=False),
                         compact.str.to_date("%Y%m%d", strict=False, cache=False))
         return [], x, _is_null, "date"
     if t == "T":
         # the common format first (Polars' fast path); each fallback parses only the rows still unparsed
         norm, fast = f"__n{i}", f"__p{i}"
-        normed = v.str.replace("T", " ", literal=True).str.replace_all("/", "-", literal=True)
+        normed = v.str.replace("T", " ", literal=True)
         pre = [normed.alias(norm),
                normed.str.to_datetime(_TIME_FORMATS[0], strict=False, time_unit="us", cache=False).alias(fast)]
         x, todo = pl.col(fast), pl.col(fast).is_null()
@@ -146,8 +157,6 @@ def _parse(item: ItemRule, v: pl.Expr, i: int) -> tuple[list[pl.Expr], pl.Expr, 
         return [], v.str.to_lowercase().replace_strict(_BOOL, default=None, return_dtype=pl.Boolean), _is_null, "type"
     if t == "G":
         return [], v.str.decode("base64", strict=False), _is_null, "type"
-    if item.check in ("ric", "uscc"):
-        return [], v.str.to_uppercase(), None, "type"
     return [], v, None, "type"
 
 
@@ -165,7 +174,7 @@ def _digits_sum(a: pl.Expr, b: pl.Expr) -> pl.Expr:
 def _ric(i: int, v: pl.Expr, present: pl.Expr) -> tuple[list[pl.Expr], dict[str, pl.Expr]]:
     """(helper columns to materialise first, masks, and the expected check character to materialise
     as ``__e{i}`` before the masks, which read it)."""
-    pre = [v.str.to_uppercase().alias(f"__u{i}"), v.str.slice(0, 9).cast(pl.Int64, strict=False).alias(f"__a{i}"),
+    pre = [v.alias(f"__u{i}"), v.str.slice(0, 9).cast(pl.Int64, strict=False).alias(f"__a{i}"),
            v.str.slice(9, 8).cast(pl.Int64, strict=False).alias(f"__b{i}")]
     u = pl.col(f"__u{i}")
     ok = u.str.contains(r"^\d{17}[0-9X]$")
@@ -181,7 +190,7 @@ def _ric(i: int, v: pl.Expr, present: pl.Expr) -> tuple[list[pl.Expr], dict[str,
 
 
 def _uscc(i: int, v: pl.Expr, present: pl.Expr) -> tuple[list[pl.Expr], dict[str, pl.Expr]]:
-    pre = [v.str.to_uppercase().alias(f"__u{i}")]
+    pre = [v.alias(f"__u{i}")]
     u = pl.col(f"__u{i}")
     ok = u.str.contains(rf"^{_USCC_CHAR}{{2}}\d{{6}}{_USCC_CHAR}{{10}}$")
     values = {c: n for n, c in enumerate(USCC_ALPHABET)}
@@ -202,9 +211,18 @@ def _divisions() -> pl.Series:
     return pl.Series(sorted(division_codes()), dtype=pl.String)
 
 
-def _messages(item: ItemRule, rule: str, val: pl.Expr, exp: pl.Expr | None) -> tuple[pl.Expr, pl.Expr]:
-    q = pl.format("“{}”", val)
+def _messages(item: ItemRule, rule: str, val: pl.Expr, exp: pl.Expr | None,
+              shown: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
+    """Messages of ``rule`` for ``item``: ``val`` is the normalised value, ``shown`` the value as written."""
+    q = pl.format("“{}”", shown)
     label = item.label
+    if rule == "excel_scientific":
+        return (pl.format(f"{label}{{}}是 Excel 的科学计数法：Excel 只保留 15 位有效数字，后面的数字已丢失，无法从文件中恢复。"
+                          "请从源系统重新导出，在 Excel 或 WPS 中先把该列设为“文本”格式再填入或粘贴（或直接用 CSV 导出、不经 Excel 另存）", q),
+                pl.format(f"{label} {{}} is in Excel's scientific notation: Excel keeps only 15 significant digits, "
+                          "the rest are lost and cannot be recovered from this file. Export again from the source "
+                          "system and format the column as Text in Excel or WPS before pasting (or keep the CSV "
+                          "without saving it through Excel)", q))
     if rule == "required":
         return pl.lit(f"{label}为必填项，不能为空"), pl.lit(f"{label} is required and is empty")
     if rule == "length":
@@ -242,16 +260,105 @@ def _messages(item: ItemRule, rule: str, val: pl.Expr, exp: pl.Expr | None) -> t
             pl.format(f"{label} must have 18 digits or capital letters (no I, O, S, V, Z), got {{}}", q))
 
 
-def validate_batch(batch: pa.RecordBatch, spec: LoadSpec) -> tuple[pa.Table, pa.Table]:
-    """Split a reader batch into (valid rows typed per :func:`output_schema`, rejects per ``REJECT_SCHEMA``)."""
+def _identifier_like(item: ItemRule) -> bool:
+    """Items whose values are long numbers written as text (ID numbers, codes, account numbers): Excel's
+    scientific notation destroys them."""
+    return item.check is not None or (item.type in ("C", "M") and item.label.endswith(
+        ("号码", "编号", "代码", "账号", "卡号", "证号", "户号", "字号")))
+
+
+def _the(spec: LoadSpec, check: str) -> int | None:
+    """Index of the item whose identifier the other items describe: the key item with ``check``, else the
+    only item with it."""
+    found = [i for i, it in enumerate(spec.items) if it.check == check]
+    keyed = [i for i in found if spec.items[i].key]
+    return keyed[0] if keyed else (found[0] if len(found) == 1 else None)
+
+
+def _find(spec: LoadSpec, test: Callable[[ItemRule], bool]) -> int | None:
+    return next((i for i, it in enumerate(spec.items) if test(it)), None)
+
+
+def _cross_checks(spec: LoadSpec) -> list[tuple[int, str, pl.Expr, pl.Expr, pl.Expr]]:
+    """What an identifier already says, against the items beside it: ``(item index reported, rule, mask,
+    zh, en)``. Only rows whose identifier is itself valid are compared (its own errors are reported)."""
+    out = []
+    r = _the(spec, "ric")
+    if r is not None:
+        rid, u = spec.items[r], pl.col(f"__u{r}")
+        born = u.str.slice(6, 8).str.to_date("%Y%m%d", strict=False, cache=False)
+        ok = u.str.contains(r"^\d{17}[0-9X]$") & (u.str.slice(17, 1) == pl.col(f"__e{r}")) & born.is_not_null()
+        b = _find(spec, lambda it: "出生日期" in it.label and it.type == "D")
+        if b is not None:
+            label = spec.items[b].label
+            mask = ok & pl.col(f"__t{b}").is_not_null() & (pl.col(f"__t{b}") != born)
+            shown = pl.col(label).cast(pl.String).str.strip_chars()
+            digits = u.str.slice(6, 8)
+            out.append((b, "ric_birth_mismatch", mask,
+                        pl.format(f"{label}“{{}}”与{rid.label}第 7–14 位的出生日期 {{}} 不一致", shown, digits),
+                        pl.format(f"{label} '{{}}' disagrees with the birth date {{}} in characters 7-14 of "
+                                  f"{rid.label}", shown, digits)))
+        g = _find(spec, lambda it: it.code_table == "gender")
+        if g is not None:
+            label, v = spec.items[g].label, pl.col(f"__v{g}")
+            odd = u.str.slice(16, 1).cast(pl.Int32, strict=False) % 2 == 1
+            expected = pl.when(odd).then(pl.lit("1")).otherwise(pl.lit("2"))
+            shown = pl.col(label).cast(pl.String).str.strip_chars()
+            mask = ok & v.is_in(["1", "2"]) & (v != expected)
+            out.append((g, "ric_sex_mismatch", mask,
+                        pl.format(f"{label}“{{}}”（代码 {{}}）与{rid.label}第 17 位不一致：该位为{{}}，应为{{}}", shown, v,
+                                  pl.when(odd).then(pl.lit("奇数")).otherwise(pl.lit("偶数")),
+                                  pl.when(odd).then(pl.lit("男性（1）")).otherwise(pl.lit("女性（2）"))),
+                        pl.format(f"{label} '{{}}' (code {{}}) disagrees with character 17 of {rid.label}: it is {{}}, "
+                                  "so the sex is {}", shown, v,
+                                  pl.when(odd).then(pl.lit("odd")).otherwise(pl.lit("even")),
+                                  pl.when(odd).then(pl.lit("male (1)")).otherwise(pl.lit("female (2)")))))
+    c = _the(spec, "uscc")
+    o = _find(spec, lambda it: "组织机构代码" in it.label and it.check is None)
+    if c is not None and o is not None:
+        code, u = spec.items[c], pl.col(f"__u{c}")
+        ok = u.str.contains(rf"^{_USCC_CHAR}{{2}}\d{{6}}{_USCC_CHAR}{{10}}$") & (u.str.slice(17, 1) == pl.col(f"__e{c}"))
+        label = spec.items[o].label
+        org = pl.col(f"__v{o}").str.replace_all("-", "", literal=True).str.to_uppercase()
+        shown = pl.col(label).cast(pl.String).str.strip_chars()
+        embedded = u.str.slice(8, 9)
+        out.append((o, "uscc_org_mismatch", ok & org.is_not_null() & (org != embedded),
+                    pl.format(f"{label}“{{}}”与{code.label}第 9–17 位的组织机构代码 {{}} 不一致", shown, embedded),
+                    pl.format(f"{label} '{{}}' disagrees with the organisation code {{}} in characters 9-17 of "
+                              f"{code.label}", shown, embedded)))
+    return out
+
+
+def _needed(df: pl.DataFrame, spec: LoadSpec) -> list[set[str]]:
+    """Per item, the normalisation steps this batch can need (one cheap aggregate select over the batch)."""
+    out: list[set[str]] = [set() for _ in spec.items]
+    tests = triggers([(it.label, it.type, it.check, it.code_table) for it in spec.items])
+    if tests:
+        hits = df.select([t.alias(f"__n{k}") for k, (_, _, t) in enumerate(tests)]).row(0)
+        for (i, kind, _), hit in zip(tests, hits, strict=True):
+            if hit:
+                out[i].add(kind)
+    return out
+
+
+def validate_batch(batch: pa.RecordBatch, spec: LoadSpec,
+                   normalised: Normalisations | None = None) -> tuple[pa.Table, pa.Table]:
+    """Split a reader batch into (valid rows typed per :func:`output_schema`, rejects per ``REJECT_SCHEMA``);
+    what normalisation changed is counted into ``normalised`` when given."""
     df = pl.from_arrow(pa.Table.from_batches([batch]))
     assert isinstance(df, pl.DataFrame)
     values, pre, parsing, derived, typed, checks = [], [], [], [], [], []
+    flags: list[tuple[str, str, str, Stage]] = []
+    needed = _needed(df, spec)
     for i, item in enumerate(spec.items):
-        raw = pl.col(item.label).cast(pl.String)
-        trimmed = raw.str.strip_chars()
-        values.append(pl.when(trimmed.str.len_bytes() > 0).then(trimmed).alias(f"__v{i}"))
+        x, item_stages = stages(item.label, item.type, item.check, item.code_table, needed[i])
+        values.append(pl.when(x.str.len_bytes() > 0).then(x).alias(f"__v{i}"))
+        if normalised is not None:
+            for n, stage in enumerate(item_stages):
+                values.append(changed(stage).alias(f"__c{i}_{n}"))
+                flags.append((f"__c{i}_{n}", item.label, stage.kind, stage))
         v = pl.col(f"__v{i}")
+        shown = pl.col(item.label).cast(pl.String).str.strip_chars()
         present = v.is_not_null()
         parse_pre, parsed, failed, parse_rule = _parse(item, v, i)
         pre.extend(parse_pre)
@@ -267,18 +374,29 @@ def validate_batch(batch: pa.RecordBatch, spec: LoadSpec) -> tuple[pa.Table, pa.
             masks["length"] = present & (v.str.len_chars() > item.length)
         if item.code_table in CODE_TABLES:
             masks["code"] = present & ~v.is_in(_code_list(item.code_table).implode())
+        scientific = present & v.str.contains(_SCIENTIFIC) if _identifier_like(item) else None
+        if scientific is not None:
+            masks["excel_scientific"] = scientific
+            for rule in ("code", "length"):
+                if rule in masks:
+                    masks[rule] = masks[rule] & ~scientific
         expected = None
         if item.check in ("ric", "uscc"):
             helpers, extra = (_ric if item.check == "ric" else _uscc)(i, v, present)
             pre.extend(helpers)
             parsing.append(extra.pop("expected").alias(f"__e{i}"))
             expected = pl.col(f"__e{i}")
+            extra[f"{item.check}_format"] = extra[f"{item.check}_format"] & ~scientific
             masks.update(extra)
         for rule, mask in masks.items():
             name = f"__m{i}_{rule}"
             derived.append(mask.fill_null(False).alias(name))
-            zh, en = _messages(item, rule, v, expected)
+            zh, en = _messages(item, rule, v, expected, shown)
             checks.append(_Check(item.label, rule, name, item.label, zh, en))
+    for i, rule, mask, zh, en in _cross_checks(spec):
+        name = f"__m{i}_{rule}"
+        derived.append(mask.fill_null(False).alias(name))
+        checks.append(_Check(spec.items[i].label, rule, name, spec.items[i].label, zh, en))
     # one lazy plan for the four dependent steps (the optimiser shares work between them); the in-memory
     # engine, not the streaming one
     lf = df.lazy().with_columns(values)
@@ -288,6 +406,8 @@ def validate_batch(batch: pa.RecordBatch, spec: LoadSpec) -> tuple[pa.Table, pa.
         lf = lf.with_columns(parsing)
     bad = pl.any_horizontal([pl.col(c.mask) for c in checks]) if checks else pl.lit(False)
     df = lf.with_columns(derived).with_columns(bad.alias("__bad")).collect(engine="in-memory")
+    if normalised is not None:
+        normalised.add(df, flags)
     valid = df.filter(~pl.col("__bad")).select([pl.col("_row").cast(pl.Int64), *typed]).to_arrow()
     valid = valid.cast(output_schema(spec))
     failed = df.filter(pl.col("__bad"))  # usually a few rows: the messages are built for them only

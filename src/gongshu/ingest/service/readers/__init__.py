@@ -1,11 +1,16 @@
 """Streaming readers for uploaded files: CSV, XLSX, JSON, NDJSON, Parquet (R-AGG-2).
 
 Every reader yields ``pyarrow.RecordBatch`` es whose columns are ``large_string`` named by the
-file's header labels (``None`` for an empty cell) plus a final int64 ``_row``: the row number a
-user sees in a spreadsheet (header = row 1, first data row = row 2); for JSON the record number
-from 1, for NDJSON the line number, for Parquet the record number from 1.
+file's header labels (``None`` for an empty cell) plus a final int64 ``_row``: for XLSX the sheet row
+(header = row 1), for CSV the record's ordinal + 1 (what the sheet row would be without blank lines or
+values over several lines), for JSON the record number from 1, for NDJSON the line number, for Parquet
+the record number from 1. Once the file is read, :meth:`Reader.locate` gives the line a user opens for
+any ``_row`` (for CSV the physical line the record starts on) and the data row where it differs (R-AGG-3).
+Rows of the wrong shape (a CSV row with another number of fields than the header, an XLSX value beyond
+the header) are left out of the batches and listed in ``Reader.structural`` with their lines, so they are
+reported together with every other row's problems.
 Nothing reads a whole file into memory except a JSON array (bounded at 200 MB).
-Structural problems raise :class:`gongshu.errors.Invalid` with bilingual messages and
+Problems that stop the read raise :class:`gongshu.errors.Invalid` with bilingual messages and
 ``details=[{"file", "row", "field", "problem"}]``.
 """
 
@@ -16,6 +21,7 @@ from pathlib import Path
 
 from gongshu.errors import Invalid
 from gongshu.ingest.service.readers.common import (
+    _LOCATORS,
     _SOURCES,
     CSV_BLOCK_BYTES,
     ENCODINGS,
@@ -23,16 +29,18 @@ from gongshu.ingest.service.readers.common import (
     MAX_DETAILS,
     MAX_FIELD_BYTES,
     MAX_JSON_ARRAY_BYTES,
+    MAX_STRUCTURAL,
     MAX_UNZIPPED_BYTES,
     MAX_ZIP_RATIO,
     SAMPLE_BYTES,
+    STRUCTURAL_SCHEMA,
     Reader,
     _fail,
     check_labels,
     detect_encoding,
     detect_format,
 )
-from gongshu.ingest.service.readers.csv_reader import _csv_batches, _open_csv
+from gongshu.ingest.service.readers.csv_reader import _csv_batches, _open_csv, csv_locator
 from gongshu.ingest.service.readers.json_reader import (
     _json_batches,
     _ndjson_batches,
@@ -49,9 +57,11 @@ __all__ = [
     "MAX_DETAILS",
     "MAX_FIELD_BYTES",
     "MAX_JSON_ARRAY_BYTES",
+    "MAX_STRUCTURAL",
     "MAX_UNZIPPED_BYTES",
     "MAX_ZIP_RATIO",
     "SAMPLE_BYTES",
+    "STRUCTURAL_SCHEMA",
     "Reader",
     "check_labels",
     "detect_encoding",
@@ -63,6 +73,7 @@ _OPENERS = {"csv": _open_csv, "xlsx": _open_xlsx, "json": _open_json, "ndjson": 
             "parquet": _open_parquet}
 _SOURCES.update({"csv": _csv_batches, "xlsx": _xlsx_batches, "json": _json_batches,
                  "ndjson": _ndjson_batches, "parquet": _parquet_batches})
+_LOCATORS.update({"csv": csv_locator})
 
 
 def open_reader(path: Path, *, filename: str, format: str | None = None, encoding: str | None = None) -> Reader:

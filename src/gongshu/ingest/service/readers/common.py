@@ -9,10 +9,12 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
+import numpy as np
 import polars as pl
 import pyarrow as pa
 
 from gongshu.errors import Invalid
+from gongshu.ingest.service.readers.lines import Steps
 
 FORMATS = ("csv", "xlsx", "json", "ndjson", "parquet")
 ENCODINGS = ("utf-8", "utf-8-sig", "gbk", "gb18030")
@@ -23,6 +25,11 @@ MAX_ZIP_RATIO = 200
 MAX_DETAILS = 100
 SAMPLE_BYTES = 1 << 20
 CSV_BLOCK_BYTES = 4 << 20
+#: at most this many rows refused for their shape are listed (all are counted)
+MAX_STRUCTURAL = 100_000
+STRUCTURAL_SCHEMA = pa.schema([("_row", pa.int64()), ("field", pa.large_string()), ("value", pa.large_string()),
+                               ("rule", pa.large_string()), ("message", pa.large_string()),
+                               ("message_en", pa.large_string()), ("record", pa.int64())])
 _EXT = {".csv": "csv", ".txt": "csv", ".xlsx": "xlsx", ".xlsm": "xlsx", ".json": "json", ".ndjson": "ndjson",
         ".jsonl": "ndjson", ".parquet": "parquet"}
 _ENC_ZH = {"utf-8": "UTF-8", "utf-8-sig": "UTF-8（带 BOM）", "gbk": "GBK", "gb18030": "GB18030"}
@@ -160,6 +167,18 @@ class Reader:
     header: list[str]
     notes: list[str] = field(default_factory=list)
     sheet: str | None = None
+    #: after reading: rows refused for their shape (CSV: another number of fields than the header; XLSX: a
+    #: value beyond the header), not in the batches; ``_row`` is the line, ``record`` the data row where it
+    #: differs (see :meth:`locate`); at most :data:`MAX_STRUCTURAL` listed, ``structural_rows`` counts all
+    structural: pa.Table | None = None
+    structural_rows: int = 0
+    #: (zh, en) headline naming the first of them
+    structural_message: tuple[str, str] | None = None
+    #: rows the batches carried, and (CSV) rows the parser handed back as invalid
+    records: int = 0
+    invalid: int = 0
+    steps: Steps | None = None
+    located: bool = False
 
     def batches(self, batch_rows: int = 100_000) -> Iterator[pa.RecordBatch]:
         """Record batches of at most ``batch_rows`` rows (see the module docstring)."""
@@ -168,14 +187,56 @@ class Reader:
         for batch in _rebatch(source, batch_rows):
             total += batch.num_rows
             yield batch
-        if total == 0:
+        if total == 0 and not self.structural_rows:
             raise _fail("只有表头，没有数据行", "the file has a header but no data rows", self.filename,
                         row=2, problem="no_data")
+
+    def locate(self, rows: pa.Array | np.ndarray) -> tuple[pa.Array, pa.Array]:
+        """For ``_row`` values the batches carried (call after reading): the line a user opens — CSV: the
+        physical line the record starts on, header = line 1; XLSX: the sheet row; JSON, Parquet: the record
+        number; NDJSON: the line — and the data row (the record's ordinal among the file's data records:
+        blank lines not counted) where that is not simply the line − 1, else null."""
+        rows = np.asarray(rows, np.int64)
+        if not self.located:
+            self.located = True
+            if self.steps is None and self.format in _LOCATORS:
+                self.steps = _LOCATORS[self.format](self)
+                if self.steps is None:
+                    self.no_lines()
+        if self.steps is None:
+            return pa.array(rows, pa.int64()), pa.nulls(len(rows), pa.int64())
+        lines, records = self.steps.locate(rows)
+        return pa.array(lines, pa.int64()), pa.array(records, pa.int64(), mask=lines == records + 1)
+
+    def no_lines(self) -> None:
+        """Say in the report that row numbers are the parser's, not lines (the line map did not agree)."""
+        self.notes.append("未能确定各行在文件中的行号：问题清单中的行号按数据行计（表头为第 1 行，不计空行）/ "
+                          "the file's line numbers could not be determined: row numbers in the report count data "
+                          "rows (header = row 1, blank lines not counted)")
+
+    def set_structural(self, lines: list[int], records: list[int | None], fields: list[str | None],
+                       values: list[str], messages: tuple[list[str], list[str]], total: int,
+                       headline: tuple[str, str]) -> None:
+        """Record the rows refused for their shape (see ``structural``); ``records`` is None where unknown."""
+        n = len(lines)
+        shown = [r if r is not None and r != line - 1 else None for line, r in zip(lines, records, strict=True)]
+        self.structural = pa.table([pa.array(lines, pa.int64()), pa.array(fields, pa.large_string()),
+                                    pa.array(values, pa.large_string()), pa.array(["ragged_row"] * n, pa.large_string()),
+                                    pa.array(messages[0], pa.large_string()), pa.array(messages[1], pa.large_string()),
+                                    pa.array(shown, pa.int64())], schema=STRUCTURAL_SCHEMA)
+        self.structural_rows = total
+        self.structural_message = headline
+        if total > n:
+            self.notes.append(f"列数与表头不一致的行共 {total:,} 行，清单只列出前 {n:,} 行 / {total:,} rows have another "
+                              f"number of columns than the header; the first {n:,} are listed")
 
 
 # Each format's batch source, by format name; filled in by the package ``__init__`` (the format
 # modules import :class:`Reader` from here, so this module cannot import them).
 _SOURCES: dict[str, Callable[[Reader, int], Iterator[pa.RecordBatch]]] = {}
+# Formats whose ``_row`` is not yet the line a user sees: a function giving the map once the file is read
+# (``None``: it could not be determined).
+_LOCATORS: dict[str, Callable[[Reader], Steps | None]] = {}
 
 
 def _rebatch(source: Iterator[pa.RecordBatch], batch_rows: int) -> Iterator[pa.RecordBatch]:

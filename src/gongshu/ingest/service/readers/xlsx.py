@@ -1,5 +1,6 @@
 """XLSX: the first sheet with data, streamed with openpyxl after a zip-safety, merged-cell and
-formula scan (R-AGG-2)."""
+formula scan (R-AGG-2). Rows are numbered by sheet row; rows without a value are skipped, and a row with
+a value beyond the header is left out and listed in ``Reader.structural`` (R-AGG-3)."""
 
 from __future__ import annotations
 
@@ -10,11 +11,13 @@ from datetime import date, datetime, time
 from pathlib import Path, PurePosixPath
 from xml.etree import ElementTree
 
+import numpy as np
 import openpyxl
 import pyarrow as pa
 
 from gongshu.ingest.service.readers.common import (
     MAX_DETAILS,
+    MAX_STRUCTURAL,
     MAX_UNZIPPED_BYTES,
     MAX_ZIP_RATIO,
     SAMPLE_BYTES,
@@ -22,6 +25,7 @@ from gongshu.ingest.service.readers.common import (
     _fail,
     check_labels,
 )
+from gongshu.ingest.service.readers.lines import Steps
 
 _NS_MAIN = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
 _NS_REL = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}"
@@ -151,19 +155,30 @@ def _cell_text(v: object) -> str | None:
 def _xlsx_batches(reader: Reader, batch_rows: int) -> Iterator[pa.RecordBatch]:
     width = len(reader.header)
     wb = openpyxl.load_workbook(reader.path, read_only=True, data_only=False)
+    blank = records = 0
+    at: list[int] = []  # data row = sheet row - 1 - (rows without a value before it), as steps
+    rec_off: list[int] = []
+    ragged: list[tuple[int, int, int, str, str]] = []  # (sheet row, data row, columns, cell, value)
+    count = 0
     try:
         cols: list[list[str | None]] = [[] for _ in range(width)]
         rows: list[int] = []
         for number, values in enumerate(wb[reader.sheet].iter_rows(min_row=2, values_only=True), start=2):
             cells = [_cell_text(v) for v in values]
             if not any(c is not None for c in cells):
+                blank += 1
                 continue
+            records += 1
+            if -blank != (rec_off[-1] if rec_off else 0):
+                at.append(number)
+                rec_off.append(-blank)
             extra = [i for i, c in enumerate(cells[width:], start=width) if c is not None]
             if extra:
-                ref = f"{reader.sheet}!{openpyxl.utils.get_column_letter(extra[0] + 1)}{number}"
-                raise _fail(f"单元格 {ref} 在表头之外有值（第 {number} 行比表头多列）",
-                            f"cell {ref} holds a value outside the header (row {number} has more columns)",
-                            reader.filename, row=number, fld=ref, problem="ragged")
+                count += 1
+                if len(ragged) < MAX_STRUCTURAL:
+                    ref = f"{reader.sheet}!{openpyxl.utils.get_column_letter(extra[0] + 1)}{number}"
+                    ragged.append((number, records, extra[-1] + 1, ref, cells[extra[0]] or ""))
+                continue
             cells += [None] * (width - len(cells))
             for col, cell in zip(cols, cells, strict=False):
                 col.append(cell)
@@ -175,6 +190,20 @@ def _xlsx_batches(reader: Reader, batch_rows: int) -> Iterator[pa.RecordBatch]:
             yield _string_batch(reader.header, cols, rows)
     finally:
         wb.close()
+    reader.steps = Steps(np.array(at, np.int64), np.zeros(len(at), np.int64), np.array(rec_off, np.int64))
+    reader.located = True
+    reader.records = records - count
+    if count:
+        zh = [f"单元格 {r[3]} 在表头之外有值：本行有 {r[2]} 列，表头只有 {width} 列" for r in ragged]
+        en = [f"cell {r[3]} holds a value outside the header: the row has {r[2]} columns, the header {width}"
+              for r in ragged]
+        first = ragged[0]
+        reader.set_structural(
+            [r[0] for r in ragged], [r[1] for r in ragged], [r[3] for r in ragged], [r[4][:200] for r in ragged],
+            (zh, en), count,
+            (f"有 {count} 行在表头之外的列有值（如第 {first[0]} 行的单元格 {first[3]}），列数与表头不一致，整批拒收，未入库",
+             f"{count} rows hold values outside the header (e.g. cell {first[3]} in row {first[0]}); the whole "
+             "load was refused and nothing was loaded"))
 
 
 def _string_batch(header: list[str], cols: list[list[str | None]], rows: list[int]) -> pa.RecordBatch:
