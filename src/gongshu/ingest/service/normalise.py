@@ -39,6 +39,8 @@ KINDS: dict[str, tuple[str, str]] = {
     "zero_pad": ("补齐被表格软件去掉的前导零", "leading zeros a spreadsheet dropped put back"),
 }
 _HAN_GAP = r"(\p{Han})\s+(\p{Han})"
+#: white space a name may carry inside (the trigger of ``inner_space``; the step itself uses ``\s``)
+_SPACES = (" ", "\t", "\u3000", "\u00a0", "\n", "\r")
 _DATE = r"^(\d{4})(?:/|\.|年)(\d{1,2})(?:/|\.|月)(\d{1,2})日?"
 #: types whose values are machine values: full-width forms are converted there
 _STRICT_TYPES = frozenset("NBFIYDTL")
@@ -120,12 +122,12 @@ def _trigger(kind: str, raw: pl.Expr, code_table: str | None) -> pl.Expr | None:
     Most files need none of the costlier steps, and a step that cannot change anything is left out."""
     if kind in ("trim", "uppercase"):
         return None
-    if kind in ("inner_space", "fullwidth"):
-        return (raw.str.len_bytes() != raw.str.len_chars()).any() if kind == "fullwidth" else \
-            raw.str.contains(r"\s").any()
+    if kind == "fullwidth":
+        return (raw.str.len_bytes() != raw.str.len_chars()).any()
+    if kind == "inner_space":
+        return raw.str.contains_any(list(_SPACES)).any()
     if kind == "date_format":
-        return (raw.str.contains("/", literal=True) | raw.str.contains(".", literal=True)
-                | raw.str.contains("年", literal=True)).any()
+        return raw.str.contains_any(["/", ".", "年"]).any()
     assert code_table is not None
     if kind == "code_name":
         return (raw.is_not_null() & ~raw.is_in(_codes(code_table))).any()
@@ -205,21 +207,30 @@ class Normalisations:
 
     changes: dict[tuple[str, str], Change] = field(default_factory=dict)
 
-    def add(self, df: pl.DataFrame, flags: list[tuple[str, str, str, Stage]]) -> None:
-        """Count the flag columns ``(column, field, kind, stage)`` of a validated batch ``df``."""
-        if not flags:
+    def add(self, df: pl.DataFrame, items: list[tuple[str, str, list[Stage]]]) -> None:
+        """Count what changed in a validated batch ``df``: ``items`` are ``(flag column, item label, stages)``,
+        the flag marking the rows whose value the stages changed. Only the changed rows are examined stage by
+        stage (for most files: none)."""
+        if not items:
             return
-        sums = df.select([pl.col(col).sum().alias(col) for col, *_ in flags]).row(0)
-        for (col, label, kind, stage), n in zip(flags, sums, strict=True):
+        totals = df.select([pl.col(col).sum().alias(col) for col, *_ in items]).row(0)
+        for (col, label, item_stages), n in zip(items, totals, strict=True):
             if not n:
                 continue
-            known = self.changes.get((label, kind))
-            if known is not None:
-                known.count += n
-                continue
-            first = df.filter(pl.col(col)).head(1).select(
-                pl.col("_row"), stage.before.alias("b"), stage.after.alias("a")).row(0)
-            self.changes[(label, kind)] = Change(label, kind, int(n), int(first[0]), str(first[1]), str(first[2]))
+            changed_rows = df.filter(pl.col(col))
+            per_stage = changed_rows.select([changed(st).alias(f"s{k}") for k, st in enumerate(item_stages)])
+            counts = per_stage.sum().row(0)
+            for k, (stage, count) in enumerate(zip(item_stages, counts, strict=True)):
+                if not count:
+                    continue
+                known = self.changes.get((label, stage.kind))
+                if known is not None:
+                    known.count += count
+                    continue
+                first = changed_rows.filter(per_stage[f"s{k}"]).head(1).select(
+                    pl.col("_row"), stage.before.alias("b"), stage.after.alias("a")).row(0)
+                self.changes[(label, stage.kind)] = Change(label, stage.kind, int(count), int(first[0]),
+                                                           str(first[1]), str(first[2]))
 
     def report(self) -> list[dict]:
         """One entry per (item, kind), in the order first seen (items in catalogue order, then stage order)."""

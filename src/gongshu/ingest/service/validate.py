@@ -22,7 +22,7 @@ import pyarrow as pa
 
 from gongshu.errors import Invalid
 from gongshu.ingest.service.codes import CODE_TABLES, division_codes
-from gongshu.ingest.service.normalise import Normalisations, Stage, changed, stages, triggers
+from gongshu.ingest.service.normalise import Normalisations, Stage, stages, triggers
 
 RULES: dict[str, tuple[str, str]] = {
     "required": ("必填项为空", "Required value missing"),
@@ -175,11 +175,13 @@ def _ric(i: int, v: pl.Expr, present: pl.Expr) -> tuple[list[pl.Expr], dict[str,
     """(helper columns to materialise first, masks, and the expected check character to materialise
     as ``__e{i}`` before the masks, which read it)."""
     pre = [v.alias(f"__u{i}"), v.str.slice(0, 9).cast(pl.Int64, strict=False).alias(f"__a{i}"),
-           v.str.slice(9, 8).cast(pl.Int64, strict=False).alias(f"__b{i}")]
+           v.str.slice(9, 8).cast(pl.Int64, strict=False).alias(f"__b{i}"),
+           v.str.contains(r"^\d{17}[0-9X]$").alias(f"__ok{i}"),
+           v.str.slice(6, 8).str.to_date("%Y%m%d", strict=False, cache=False).alias(f"__d{i}")]
     u = pl.col(f"__u{i}")
-    ok = u.str.contains(r"^\d{17}[0-9X]$")
+    ok = pl.col(f"__ok{i}")  # format, and the birth date inside: read by the masks and the cross-checks
     expected = pl.col(f"__e{i}")  # materialised once from "expected" below, before the masks
-    birth = u.str.slice(6, 8).str.to_date("%Y%m%d", strict=False, cache=False)
+    birth = pl.col(f"__d{i}")
     return pre, {
         "ric_format": present & ~ok,
         "ric_checksum": present & ok & (u.str.slice(17, 1) != expected),
@@ -190,9 +192,9 @@ def _ric(i: int, v: pl.Expr, present: pl.Expr) -> tuple[list[pl.Expr], dict[str,
 
 
 def _uscc(i: int, v: pl.Expr, present: pl.Expr) -> tuple[list[pl.Expr], dict[str, pl.Expr]]:
-    pre = [v.alias(f"__u{i}")]
+    pre = [v.alias(f"__u{i}"), v.str.contains(rf"^{_USCC_CHAR}{{2}}\d{{6}}{_USCC_CHAR}{{10}}$").alias(f"__ok{i}")]
     u = pl.col(f"__u{i}")
-    ok = u.str.contains(rf"^{_USCC_CHAR}{{2}}\d{{6}}{_USCC_CHAR}{{10}}$")
+    ok = pl.col(f"__ok{i}")
     values = {c: n for n, c in enumerate(USCC_ALPHABET)}
     total = pl.sum_horizontal([u.str.slice(k, 1).replace_strict(values, default=None, return_dtype=pl.Int32) * w
                                for k, w in enumerate(USCC_WEIGHTS)])
@@ -286,8 +288,8 @@ def _cross_checks(spec: LoadSpec) -> list[tuple[int, str, pl.Expr, pl.Expr, pl.E
     r = _the(spec, "ric")
     if r is not None:
         rid, u = spec.items[r], pl.col(f"__u{r}")
-        born = u.str.slice(6, 8).str.to_date("%Y%m%d", strict=False, cache=False)
-        ok = u.str.contains(r"^\d{17}[0-9X]$") & (u.str.slice(17, 1) == pl.col(f"__e{r}")) & born.is_not_null()
+        born = pl.col(f"__d{r}")  # materialised by _ric
+        ok = pl.col(f"__ok{r}") & (u.str.slice(17, 1) == pl.col(f"__e{r}")) & born.is_not_null()
         b = _find(spec, lambda it: "出生日期" in it.label and it.type == "D")
         if b is not None:
             label = spec.items[b].label
@@ -317,7 +319,7 @@ def _cross_checks(spec: LoadSpec) -> list[tuple[int, str, pl.Expr, pl.Expr, pl.E
     o = _find(spec, lambda it: "组织机构代码" in it.label and it.check is None)
     if c is not None and o is not None:
         code, u = spec.items[c], pl.col(f"__u{c}")
-        ok = u.str.contains(rf"^{_USCC_CHAR}{{2}}\d{{6}}{_USCC_CHAR}{{10}}$") & (u.str.slice(17, 1) == pl.col(f"__e{c}"))
+        ok = pl.col(f"__ok{c}") & (u.str.slice(17, 1) == pl.col(f"__e{c}"))
         label = spec.items[o].label
         org = pl.col(f"__v{o}").str.replace_all("-", "", literal=True).str.to_uppercase()
         shown = pl.col(label).cast(pl.String).str.strip_chars()
@@ -348,16 +350,16 @@ def validate_batch(batch: pa.RecordBatch, spec: LoadSpec,
     df = pl.from_arrow(pa.Table.from_batches([batch]))
     assert isinstance(df, pl.DataFrame)
     values, pre, parsing, derived, typed, checks = [], [], [], [], [], []
-    flags: list[tuple[str, str, str, Stage]] = []
+    flags: list[tuple[str, str, list[Stage]]] = []
     needed = _needed(df, spec)
     for i, item in enumerate(spec.items):
         x, item_stages = stages(item.label, item.type, item.check, item.code_table, needed[i])
         values.append(pl.when(x.str.len_bytes() > 0).then(x).alias(f"__v{i}"))
-        if normalised is not None:
-            for n, stage in enumerate(item_stages):
-                values.append(changed(stage).alias(f"__c{i}_{n}"))
-                flags.append((f"__c{i}_{n}", item.label, stage.kind, stage))
         v = pl.col(f"__v{i}")
+        if normalised is not None:  # one flag per item: the value as written differs from the value kept
+            raw = pl.col(item.label).cast(pl.String)
+            derived.append((raw.is_not_null() & (raw != v.fill_null(""))).fill_null(False).alias(f"__c{i}"))
+            flags.append((f"__c{i}", item.label, item_stages))
         shown = pl.col(item.label).cast(pl.String).str.strip_chars()
         present = v.is_not_null()
         parse_pre, parsed, failed, parse_rule = _parse(item, v, i)
