@@ -380,6 +380,7 @@ def main() -> None:
            "GONGSHU_RESOURCE_DATABASE_URL": url if url.startswith("postgresql") else f"sqlite:///{data_dir / 'resources'}",
            "GONGSHU_INPROCESS_WORKER": "false", "GONGSHU_DATA_KEY": os.urandom(16).hex()}
     os.environ.update(env)
+    load_before = [round(x, 2) for x in os.getloadavg()]
     info = setup(args, work)
     headers = {"X-Client-Id": info["client_id"], "X-Client-Secret": info["secret"],
                "X-End-User": quote("李四（不动产登记窗口）"), "X-Purpose": "BDC-2026-000123"}
@@ -414,6 +415,8 @@ def main() -> None:
         "batch_1000": batch, "evidence": ev,
         "target": {"requests_per_s": ">= peer", "p99_ms": 25}, "ok": ok,
         "python": platform.python_version(), "machine": platform.machine(), "cpus": os.cpu_count(),
+        "date": time.strftime("%Y-%m-%d %H:%M"), "load_average": {"before": load_before,
+                                                                  "after": [round(x, 2) for x in os.getloadavg()]},
     }, ensure_ascii=False))
 
 

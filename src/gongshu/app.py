@@ -11,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gongshu import __version__
 from gongshu.audit import api as audit_api
@@ -61,6 +62,23 @@ _FIELD_ZH = {
 }
 
 
+INTERNAL_ERROR = {"code": "internal", "message": "系统内部错误，已记录。请将请求编号告知运维人员。",
+                  "message_en": "Internal error; it has been logged. Quote the request id to the operators."}
+
+
+class _App(FastAPI):
+    """FastAPI with the applications' one-key lookups answered in front of everything else — middleware,
+    routing, dependency injection (:class:`gongshu.sharing.api_share.FastPath`); their FastAPI route stays
+    for the OpenAPI docs."""
+
+    _front: ASGIApp | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self._front is None:
+            self._front = sharing_api_share.FastPath(super().__call__, internal_error=INTERNAL_ERROR)
+        await self._front(scope, receive, send)
+
+
 def _wants_json(request: Request) -> bool:
     path = request.url.path
     accept = request.headers.get("accept", "")
@@ -109,9 +127,7 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:
         log.exception("unexpected error on %s %s", request.method, request.url.path)
-        body = {"code": "internal", "message": "系统内部错误，已记录。请将请求编号告知运维人员。",
-                "message_en": "Internal error; it has been logged. Quote the request id to the operators."}
-        return _error_response(request, 500, body)
+        return _error_response(request, 500, dict(INTERNAL_ERROR))
 
 
 def create_app(*, check_db: bool = True, run_jobs: bool | None = None) -> FastAPI:
@@ -129,10 +145,10 @@ def create_app(*, check_db: bool = True, run_jobs: bool | None = None) -> FastAP
         if runner:
             runner.stop()
 
-    app = FastAPI(title="公数 gongshu API", version=__version__, lifespan=lifespan, docs_url="/docs",
-                  openapi_url="/openapi.json",
-                  description="市级公共数据平台接口 · The city public data platform API. "
-                              "Authenticate with `Authorization: Bearer <personal API token>`.")
+    app = _App(title="公数 gongshu API", version=__version__, lifespan=lifespan, docs_url="/docs",
+               openapi_url="/openapi.json",
+               description="市级公共数据平台接口 · The city public data platform API. "
+                           "Authenticate with `Authorization: Bearer <personal API token>`.")
 
     @app.middleware("http")
     async def _context(request: Request, call_next):

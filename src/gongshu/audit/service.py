@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from cryptography.hazmat.primitives import hashes
-from sqlalchemy import Select, String, cast, func, insert, select, update
+from sqlalchemy import Select, String, bindparam, cast, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from gongshu.audit.models import AuditEvent, AuditHead
@@ -130,6 +130,100 @@ def record_many(session: Session, *, actor: ActorLike | None, events: list[Event
     session.execute(insert(AuditEvent), rows)
     session.execute(update(AuditHead).where(AuditHead.id == 1).values(hash=rows[-1]["hash"]))
     return len(rows)
+
+
+# The hot path: Core statements, no ORM unit of work -------------------------------------------------------
+
+_HEAD = AuditHead.__table__
+_BUMP = (update(_HEAD).where(_HEAD.c.id == 1).values(seq=_HEAD.c.seq + bindparam("n"))
+         .returning(_HEAD.c.seq, _HEAD.c.hash))
+_SET_HASH = update(_HEAD).where(_HEAD.c.id == 1).values(hash=bindparam("last_hash"))
+_EVENTS = AuditEvent.__table__
+_INSERT = insert(_EVENTS)
+_COLUMNS = ("seq", "at", "actor_id", "actor_name", "org_id", "action", "subject_type", "subject_id",
+            "before_digest", "after_digest", "detail", "request_id", "prev_hash", "hash")
+_SQLITE_INSERT = (f"INSERT INTO {_EVENTS.name} ({', '.join(_COLUMNS)}) "  # noqa: S608 - fixed names
+                  f"VALUES ({', '.join('?' for _ in _COLUMNS)})")
+_SQLITE_BUMP = "UPDATE audit_head SET seq = seq + ? WHERE id = 1 RETURNING seq, hash"
+_SQLITE_SET_HASH = "UPDATE audit_head SET hash = ? WHERE id = 1"
+
+
+@dataclass(frozen=True)
+class Reserved:
+    """Places in the chain taken by :func:`reserve`: ``count`` sequence numbers from ``first_seq``, following
+    the event whose hash is ``prev_hash``."""
+
+    first_seq: int
+    count: int
+    prev_hash: str
+
+
+def _sqlite(session: Session):
+    """The session's sqlite3 connection (statements on it run in the session's transaction), else None."""
+    conn = session.connection()
+    return conn.connection.driver_connection if conn.dialect.name == "sqlite" else None
+
+
+def reserve(session: Session, n: int = 1) -> Reserved:
+    """Take the next ``n`` places in the chain now — the head stays locked until the transaction ends — for
+    :func:`append` to fill later in the same transaction with exactly ``n`` events, nothing else appended in
+    between. For a writer that must know an event's sequence number before it can compose the event (the
+    sharing evidence writer marks each access event with the number of the audit event that seals it)."""
+    session.flush()  # events recorded earlier in this transaction come first
+    raw = _sqlite(session)
+    if raw is not None:
+        last, prev_hash = raw.execute(_SQLITE_BUMP, (n,)).fetchone()
+    else:
+        last, prev_hash = session.connection().execute(_BUMP, {"n": n}).one()
+    _expire_head(session)
+    return Reserved(first_seq=last - n + 1, count=n, prev_hash=prev_hash)
+
+
+def _expire_head(session: Session) -> None:
+    """The head, if this session has loaded it, is read afresh next time (it was changed behind the ORM)."""
+    head = session.identity_map.get(Session.identity_key(AuditHead, 1))
+    if head is not None:
+        session.expire(head)
+
+
+def append(session: Session, *, actor: ActorLike | None, events: list[Event], request_id: str | None = None,
+           reserved: Reserved | None = None) -> list[dict[str, Any]]:
+    """:func:`record_many` for hot paths: the same chain and hashes, in three statements on the session's
+    connection (reserve the places — or fill those :func:`reserve` took —, insert, set the head's hash) and no
+    ORM unit of work; on SQLite straight on the driver, the values converted by the columns' own types.
+    Returns the appended rows (``seq``, ``hash`` …)."""
+    if not events:
+        return []
+    if reserved is None:
+        reserved = reserve(session, len(events))
+    elif reserved.count != len(events):
+        raise ValueError(f"{len(events)} events for {reserved.count} reserved places in the audit chain")
+    rows = _chain(actor, events, reserved.first_seq, reserved.prev_hash, request_id)
+    raw = _sqlite(session)
+    if raw is not None:
+        at = _bind_processor(session, "at")
+        raw.executemany(_SQLITE_INSERT, [tuple(at(r["at"]) if c == "at" else r[c] for c in _COLUMNS) for r in rows])
+        raw.execute(_SQLITE_SET_HASH, (rows[-1]["hash"],))
+    else:
+        conn = session.connection()
+        conn.execute(_INSERT, rows)
+        conn.execute(_SET_HASH, {"last_hash": rows[-1]["hash"]})
+    _expire_head(session)
+    return rows
+
+
+_processors: dict[tuple[str, str], Any] = {}
+
+
+def _bind_processor(session: Session, column: str):
+    """How a Core statement would convert a value of ``audit_event.<column>`` for the session's database."""
+    dialect = session.connection().dialect
+    key = (dialect.name, column)
+    proc = _processors.get(key)
+    if proc is None:
+        t = _EVENTS.c[column].type
+        proc = _processors[key] = t.dialect_impl(dialect).bind_processor(dialect) or (lambda v: v)
+    return proc
 
 
 @dataclass

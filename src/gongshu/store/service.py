@@ -14,15 +14,21 @@ between its calls leaves an empty or unindexed table that no version points to, 
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import sqlite3
+import threading
+import weakref
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import quote
 
 import psycopg
 import pyarrow as pa
-from sqlalchemy import Connection, Engine, create_engine, text
+from sqlalchemy import Connection, Engine, create_engine, make_url, text
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
 from gongshu.errors import Conflict, Invalid, NotFound
@@ -77,6 +83,11 @@ class ResourceStore:
         self.url = url
         self.schema = check_name(schema, "模式名")
         self.dialect: str = "sqlite" if url.startswith("sqlite") else "postgresql"
+        self._local = threading.local()  # the connections of lookup_key(), per thread
+        self._held: weakref.WeakSet[_Held] = weakref.WeakSet()
+        self._held_lock = threading.Lock()
+        self._key_plans: dict[tuple, tuple[str, list[Column], list[Column]]] = {}
+        self._key_paths: dict[str, str] = {}
         if self.dialect == "sqlite":
             path = url.split("///", 1)[-1]
             if not path or path == ":memory:":
@@ -95,6 +106,7 @@ class ResourceStore:
                     conn.execute(text(f"CREATE SCHEMA IF NOT EXISTS {q(schema)}"))
 
     def close(self) -> None:
+        self._release()
         if self.dialect == "sqlite":
             self._files.close()
             return
@@ -346,6 +358,7 @@ class ResourceStore:
 
     def drop_table(self, name: str) -> None:
         if self.dialect == "sqlite":
+            self._release(check_name(name))  # so the dropped file's space is given back now
             self._files.forget(check_name(name))
             sqlite_dir.remove_file(sqlite_dir.table_file(self.root, name))
             return
@@ -428,6 +441,113 @@ class ResourceStore:
                f"WHERE {' AND '.join(where)} LIMIT {int(limit)}")
         with self._reading(name) as conn:
             return self._rows(cols, conn.execute(text(sql), params).all())
+
+    # the key-lookup path of the sharing API: a connection per thread, statements prepared once -----------
+
+    def lookup_key(self, name: str, columns: Sequence[Column], key: Mapping[str, object]) -> dict | None:
+        """The row whose columns equal ``key`` (normally the key columns: at most one row), or None — what
+        :meth:`lookup` with ``limit=1`` answers, for the serving path of key lookups: each thread keeps its
+        own connection open (SQLite: to the table's file, reopened when the file was replaced and refused
+        with NotFound when it is gone; PostgreSQL: an autocommit connection) and the statement is prepared
+        once per connection (SQLite's statement cache, psycopg's ``prepare``)."""
+        plan = self._key_plans.get((name, tuple(columns), tuple(key)))
+        if plan is None:
+            plan = self._key_plan(name, columns, key)
+        sql, cols, by = plan
+        params = tuple(to_db(self.dialect, c, key[c.name]) for c in by)
+        if None in params:  # IS NULL: the general path (key columns are NOT NULL: no row)
+            found = self.lookup(name, columns, key, limit=1)
+            return found[0] if found else None
+        row = self._fetch_sqlite(name, sql, params) if self.dialect == "sqlite" else self._fetch_pg(name, sql, params)
+        if row is None:
+            return None
+        if self.dialect == "sqlite":
+            return {c.name: from_db("sqlite", c, v) for c, v in zip(cols, row, strict=True)}
+        return {c.name: v for c, v in zip(cols, row, strict=True)}
+
+    def _key_plan(self, name: str, columns: Sequence[Column], key: Mapping[str, object]):
+        cols = check_columns(columns)
+        if not key:
+            raise Invalid("按主键查询时至少要给出一个主键值", "A lookup needs at least one key value", field="key")
+        by_name = {c.name: c for c in cols}
+        missing = [k for k in key if k not in by_name]
+        if missing:
+            raise Invalid(f"没有名为 {missing[0]} 的列", f"No column named {missing[0]}", field=missing[0])
+        by = [by_name[k] for k in key]
+        mark = "?" if self.dialect == "sqlite" else "%s"
+        sql = (f"SELECT {', '.join(q(c.name) for c in cols)} FROM {self._t(name)} "  # noqa: S608 - names checked
+               f"WHERE {' AND '.join(f'{q(c.name)} = {mark}' for c in by)} LIMIT 1")
+        plan = (sql, cols, by)
+        if len(self._key_plans) > 256:
+            self._key_plans.clear()
+        self._key_plans[(name, tuple(columns), tuple(key))] = plan
+        return plan
+
+    def _fetch_sqlite(self, name: str, sql: str, params: tuple) -> tuple | None:
+        path = self._key_paths.get(name)
+        if path is None:
+            path = str(sqlite_dir.table_file(self.root, check_name(name)))
+            if len(self._key_paths) > 256:
+                self._key_paths.clear()
+            self._key_paths[name] = path
+        for _ in range(2):
+            try:
+                st = os.stat(path)
+            except FileNotFoundError:
+                raise NotFound(f"资源数据表 {name} 不存在", f"Resource table {name} does not exist",
+                               field="name") from None
+            ident = (st.st_dev, st.st_ino)
+            held: OrderedDict[str, _Held] = self._local.__dict__.setdefault("sqlite", OrderedDict())
+            h = held.get(name)
+            if h is None or h.closed or h.ident != ident:
+                h = self._hold_sqlite(held, name, path, ident)
+            with h.lock:
+                if not h.closed:
+                    return h.con.execute(sql, params).fetchone()
+        raise NotFound(f"资源数据表 {name} 不存在", f"Resource table {name} does not exist", field="name")
+
+    def _hold_sqlite(self, held: OrderedDict[str, _Held], name: str, path: str, ident: tuple) -> _Held:
+        old = held.pop(name, None)
+        if old is not None:
+            old.close()
+        con = sqlite3.connect(f"file:{quote(path)}?mode=rw", uri=True, check_same_thread=False,
+                              isolation_level=None)
+        for pragma in ("busy_timeout=10000", "cache_size=-65536", "mmap_size=1073741824", "query_only=ON"):
+            con.execute(f"PRAGMA {pragma}")
+        h = held[name] = _Held(con, ident, name)
+        with self._held_lock:
+            self._held.add(h)
+        while len(held) > HELD_PER_THREAD:
+            held.popitem(last=False)[1].close()
+        return h
+
+    def _fetch_pg(self, name: str, sql: str, params: tuple) -> tuple | None:
+        for attempt in range(2):
+            h = self._local.__dict__.get("pg")
+            if h is None or h.closed:
+                conninfo = make_url(self.url).set(drivername="postgresql").render_as_string(hide_password=False)
+                h = self._local.pg = _Held(psycopg.connect(conninfo, autocommit=True), None, "")
+                with self._held_lock:
+                    self._held.add(h)
+            with h.lock:
+                try:
+                    return h.con.execute(sql, params, prepare=True).fetchone()
+                except psycopg.errors.UndefinedTable:
+                    raise NotFound(f"资源数据表 {name} 不存在", f"Resource table {name} does not exist",
+                                   field="name") from None
+                except psycopg.OperationalError:  # the server went away: a new connection, once
+                    h.con.close()
+                    h.closed = True
+                    if attempt:
+                        raise
+        return None
+
+    def _release(self, name: str | None = None) -> None:
+        """Close the lookup_key() connections of every thread (to table ``name`` only, if given)."""
+        with self._held_lock:
+            held = [h for h in self._held if name is None or h.name == name]
+        for h in held:
+            h.close()
 
     def lookup_many(self, name: str, columns: Sequence[Column], keys: Sequence[Sequence[object]]) -> pa.Table:
         """The rows whose key columns equal one of ``keys`` (value tuples in key-column order, at most
@@ -522,6 +642,29 @@ class ResourceStore:
                 yield pa.RecordBatch.from_arrays([arrow_from_db(self.dialect, c, v) for c, v in zip(cols, values,
                                                                                                  strict=True)],
                                                  schema=schema)
+
+
+#: tables one thread keeps a lookup_key() connection open to (least recently opened ones are closed)
+HELD_PER_THREAD = 8
+
+
+class _Held:
+    """A connection that one thread keeps for :meth:`ResourceStore.lookup_key`; ``lock`` lets another thread
+    close it safely (a dropped table, a closed store)."""
+
+    __slots__ = ("con", "ident", "name", "lock", "closed", "__weakref__")
+
+    def __init__(self, con, ident: tuple | None, name: str) -> None:
+        self.con, self.ident, self.name = con, ident, name
+        self.lock = threading.Lock()
+        self.closed = False
+
+    def close(self) -> None:
+        with self.lock:
+            if not self.closed:
+                self.closed = True
+                with contextlib.suppress(Exception):
+                    self.con.close()
 
 
 def _rollback_sqlite(con) -> None:

@@ -5,10 +5,10 @@ Every call carries the application's credentials (``X-Client-Id`` / ``X-Client-S
 (经办人, ``X-End-User``) and the purpose or case number (事项编号, ``X-Purpose``); a call without them is
 refused. Then, in this order: the credential (:func:`apps.authenticate`), the end user and purpose, the
 application's rate limit (a token bucket per application in this process; 429 with ``Retry-After``), the
-grant (:func:`grants.usable` — the one check: consumer, bound application, mode ``api``, status, expiry),
-the serving data (:func:`grants.granted_columns`), the items asked for (granted ones only) and the rows
-(:func:`grants.in_scope`; a row outside the grant's row scope is "not found" to the caller but logged as
-denied with reason ``row_out_of_scope``). Values are served masked where the grant says
+grant (:func:`grants.usable_snapshot` — the one check of :func:`grants.usable` on the grant's cached row:
+consumer, bound application, mode ``api``, status, expiry), the serving data (:func:`grants.served`), the
+items asked for (granted ones only) and the rows (:func:`grants.in_scope`; a row outside the grant's row
+scope is "not found" to the caller but logged as denied with reason ``row_out_of_scope``). Values are served masked where the grant says
 (:func:`grants.project`). Data is read only through the resource store (``lookup`` / ``query``) from the
 entry's serving version.
 
@@ -56,7 +56,6 @@ MAX_SCAN = 10_000  # rows a query page may skip for the row scope before it retu
 BURST_SECONDS = 10  # a bucket holds this many seconds of the application's rate
 MAX_KEY_CHARS = 200
 CURSOR_PURPOSE = "sharing.api-cursor"
-SERVED_SECONDS = 1.0  # how long the granted columns (and serving version) of a grant are reused
 
 
 class RateLimited(GongshuError):
@@ -90,9 +89,23 @@ class Call:
 
 def header_text(raw: str | None) -> str:
     """A header as text: raw UTF-8 (which the server decodes as Latin-1) is recovered, and percent-encoding
-    (RFC 3986, for clients that send only ASCII) is decoded."""
+    (RFC 3986, for clients that send only ASCII) is decoded. (Remembered: an application sends the same
+    end users and purposes again and again.)"""
     if not raw:
         return ""
+    text = _header_texts.get(raw)
+    if text is None:
+        text = _header_text(raw)
+        if len(_header_texts) >= 4096:
+            _header_texts.clear()
+        _header_texts[raw] = text
+    return text
+
+
+_header_texts: dict[str, str] = {}
+
+
+def _header_text(raw: str) -> str:
     try:
         raw = raw.encode("latin-1").decode("utf-8")
     except (UnicodeEncodeError, UnicodeDecodeError):
@@ -157,7 +170,7 @@ class _Ctx:
     operation: str
     grant_id: int | None = None
     client: apps.Client | None = None
-    grant: Grant | None = None
+    grant: Grant | grants.Snapshot | None = None
     served: grants.Served | None = None
     items: tuple[str, ...] = ()
     keys: int = 0
@@ -182,7 +195,7 @@ def _header(value: str, reason: str, zh: str, en: str, header: str) -> None:
         raise _Refused(Invalid(f"缺少{zh}（请求头 {header}），调用被拒绝", f"{en} is required (header {header}); the "
                                "call is refused", field=header, details=[{"reason": f"missing_{reason}"}]),
                        "denied", f"missing_{reason}")
-    if len(value) > MAX_HEADER or any(unicodedata.category(ch) == "Cc" for ch in value):
+    if len(value) > MAX_HEADER or not value.isprintable() and any(unicodedata.category(ch) == "Cc" for ch in value):
         raise _Refused(Invalid(f"{zh}（请求头 {header}）不能超过 {MAX_HEADER} 个字符，也不能含控制字符",
                                f"{en} (header {header}) may have at most {MAX_HEADER} characters and no control "
                                "characters", field=header, details=[{"reason": f"invalid_{reason}"}]),
@@ -205,31 +218,17 @@ def _authorize(session: Session, ctx: _Ctx, *, cost: int = 1) -> None:
         raise _Refused(Forbidden("授权编号无效", "Invalid grant id", details=[{"reason": "no_grant"}]), "denied",
                        "no_grant")
     try:
-        ctx.grant = grants.usable(session, grant_id=ctx.grant_id, consumer_org_id=ctx.client.org_id, mode="api",
-                                  application_id=ctx.client.application_id)
+        ctx.grant = grants.usable_snapshot(session, grant_id=ctx.grant_id, consumer_org_id=ctx.client.org_id,
+                                           mode="api", application_id=ctx.client.application_id)
         ctx.served = _served(session, ctx.grant)
     except Forbidden as exc:
         ctx.grant = None  # _whose() names it for the log
         raise _Refused(exc, "denied", _reason(exc)) from None
 
 
-_served_cache: dict[int, tuple[tuple, float, grants.Served]] = {}
-
-
-def _served(session: Session, grant: Grant, *, fresh: bool = False) -> grants.Served:
-    """:func:`grants.granted_columns` of the grant, reused for at most :data:`SERVED_SECONDS` while the grant's
-    items and row scope are unchanged: a newly attached version (or a rollback) is served within that time.
-    The grant itself is checked on every call (:func:`grants.usable`). The cached version row is detached from
-    the session so it outlives it. NOTE(sharing lead): a cache of granted_columns; it could move into grants.py."""
-    stamp = (grant.entry_id, grant.created_at, tuple((i["name"], bool(i.get("masked"))) for i in grant.items),
-             tuple((k, tuple(v)) for k, v in sorted((grant.row_scope or {}).items())))
-    hit = _served_cache.get(grant.id)
-    if not fresh and hit is not None and hit[0] == stamp and time.monotonic() - hit[1] < SERVED_SECONDS:
-        return hit[2]
-    served = grants.granted_columns(session, grant)
-    session.expunge(served.version)
-    _served_cache[grant.id] = (stamp, time.monotonic(), served)
-    return served
+def _served(session: Session, grant: Grant | grants.Snapshot, *, fresh: bool = False) -> grants.Served:
+    """:func:`grants.served`: the grant's granted columns, cached there (see :data:`grants.SERVED_SECONDS`)."""
+    return grants.served(session, grant, fresh=fresh)
 
 
 def _reason(exc: GongshuError) -> str:
@@ -374,13 +373,17 @@ def _key_condition(ctx: _Ctx, parts: Sequence[str]) -> dict[str, str]:
     return {k.name: p for k, p in zip(keys, parts, strict=True)}
 
 
-def _find(ctx: _Ctx, parts: Sequence[str]) -> tuple[dict | None, bool]:
-    """(row, in scope) for one key; (None, True) when there is no such row."""
-    found = registry.get_store().lookup(ctx.served.version.table_name, ctx.served.columns,
-                                        _key_condition(ctx, parts), limit=1)
-    if not found:
+def _find(ctx: _Ctx, parts: Sequence[str], *, held: bool = False) -> tuple[dict | None, bool]:
+    """(row, in scope) for one key; (None, True) when there is no such row. ``held``: through the store's
+    per-thread connection (the one-key lookups, run by few threads), else its pool (batches)."""
+    store, table, cond = registry.get_store(), ctx.served.version.table_name, _key_condition(ctx, parts)
+    if held:
+        row = store.lookup_key(table, ctx.served.columns, cond)
+    else:
+        found = store.lookup(table, ctx.served.columns, cond, limit=1)
+        row = found[0] if found else None
+    if row is None:
         return None, True
-    row = found[0]
     return row, grants.in_scope(ctx.grant, _labelled(ctx.served, row))
 
 
@@ -409,7 +412,7 @@ def lookup(session: Session, *, call: Call, grant_id: Any, key: Any, items: Any 
         if problem is not None:
             raise problem
         wanted = _choose_items(ctx, items)
-        row, ok = _reading(session, ctx, lambda: _find(ctx, parts))
+        row, ok = _reading(session, ctx, lambda: _find(ctx, parts, held=True))
         missing = NotFound("没有该主键的记录", "No record with this key", field="key")
         if row is None:
             raise _Refused(missing, "not_found", "")

@@ -40,11 +40,11 @@ from datetime import time as dtime
 from typing import Any
 
 from cryptography.hazmat.primitives import hashes, hmac
-from sqlalchemy import Select, bindparam, insert, or_, select, update
+from sqlalchemy import Connection, Select, insert, or_, select, text
 from sqlalchemy.orm import Session
 
 from gongshu.audit import service as audit
-from gongshu.audit.models import AuditEvent, AuditHead
+from gongshu.audit.models import AuditEvent
 from gongshu.auth.actions import declare
 from gongshu.auth.service import Actor, can, require
 from gongshu.config import get_settings
@@ -190,35 +190,83 @@ def canonical(rows: Sequence[dict[str, Any]]) -> bytes:
 
 
 def write(session: Session, records: Sequence[Access]) -> Seal | None:
-    """Write ``records`` into ``session``'s transaction — one bulk insert per table — and seal them with one
-    audit event. Used by the writer, by :func:`record` without a writer, and by callers that want the
-    evidence atomically with their own change. Core statements (no ORM units of work): this is the hot path."""
+    """Write ``records`` into ``session``'s transaction and seal them with one audit event. Used by the writer,
+    by :func:`record` without a writer, and by callers that want the evidence atomically with their own
+    change. This is the hot path: the seal's place in the audit chain is taken first
+    (:func:`gongshu.audit.service.reserve`), so each event is inserted already marked with it; then one
+    insert per table, and the seal (:func:`gongshu.audit.service.append`) — Core statements, on SQLite
+    straight on the driver, never an ORM unit of work."""
     if not records:
         return None
     rows = [_row(a) for a in records]
+    place = audit.reserve(session, 1)
+    seq = place.first_seq
     conn = session.connection()
-    ids = list(conn.execute(_INSERT_EVENTS, rows).scalars())
-    subjects = []
+    ids = _new_ids(conn, len(rows))
+    subjects: list[tuple[int, str]] = []
     for event_id, a, r in zip(ids, records, rows, strict=True):
-        r["id"], r["subjects"] = event_id, sorted(set(a.subjects))
-        subjects.extend({"event_id": event_id, "key_digest": d} for d in r["subjects"])
-    if subjects:
-        conn.execute(_INSERT_SUBJECTS, subjects)
+        r["id"], r["seal_seq"] = event_id, seq
+        digests = sorted(set(a.subjects))
+        subjects.extend((event_id, d) for d in digests)
+        r["subjects"] = digests
+    _insert(conn, rows, subjects)
     digest = sm3_hex(canonical(rows))
-    audit.record_many(session, actor=None, events=[audit.Event(
+    audit.append(session, actor=None, reserved=place, events=[audit.Event(
         SEAL_ACTION, "share_access_batch", ids[0],
         detail={"count": len(ids), "first_id": ids[0], "last_id": ids[-1], "sm3": digest})])
-    seq = conn.execute(_HEAD_SEQ).scalar_one()  # the head is ours until commit: the seal just appended
-    conn.execute(_SEAL_EVENTS, {"seq": seq, "ids": ids})
     return Seal(seq=seq, count=len(ids), first_id=ids[0], last_id=ids[-1], sm3=digest, ids=tuple(ids))
 
 
 _EVENTS = AccessEvent.__table__
-_INSERT_EVENTS = insert(_EVENTS).returning(_EVENTS.c.id, sort_by_parameter_order=True)
-_INSERT_SUBJECTS = insert(AccessSubject.__table__)
-_HEAD_SEQ = select(AuditHead.seq).where(AuditHead.id == 1)
-_SEAL_EVENTS = (update(_EVENTS).where(_EVENTS.c.id.in_(bindparam("ids", expanding=True)))
-                .values(seal_seq=bindparam("seq")))
+_SUBJECTS = AccessSubject.__table__
+_COLUMNS = ("id", "at", *_FIELDS, "seal_seq")
+_INSERT_EVENTS = insert(_EVENTS)
+_INSERT_SUBJECTS = insert(_SUBJECTS)
+_SQLITE_INSERT_EVENTS = (f"INSERT INTO share_access_event ({', '.join(_COLUMNS)}) "  # noqa: S608 - fixed names
+                         f"VALUES ({', '.join('?' for _ in _COLUMNS)})")
+_SQLITE_INSERT_SUBJECTS = "INSERT INTO share_access_subject (event_id, key_digest) VALUES (?, ?)"
+_PG_IDS = text("SELECT nextval(pg_get_serial_sequence('share_access_event', 'id')) FROM generate_series(1, :n)")
+
+
+def _new_ids(conn: Connection, n: int) -> list[int]:
+    """Ids for ``n`` new events, ascending. PostgreSQL: from the table's sequence. SQLite: the ones after the
+    largest — the transaction holds the database's write lock (``BEGIN IMMEDIATE``), so they are free (should
+    they not be, the insert fails on the primary key and the batch is refused, never mixed up); SQLite could
+    not return the ids of a many-row insert in order."""
+    if conn.dialect.name == "sqlite":
+        top = conn.connection.driver_connection.execute("SELECT max(id) FROM share_access_event").fetchone()[0]
+        return list(range((top or 0) + 1, (top or 0) + 1 + n))
+    return sorted(conn.execute(_PG_IDS, {"n": n}).scalars())
+
+
+def _insert(conn: Connection, rows: list[dict[str, Any]], subjects: list[tuple[int, str]]) -> None:
+    """One insert per table: on SQLite an ``executemany`` on the driver, each value converted by its column's
+    type as a Core insert would; elsewhere Core inserts."""
+    if conn.dialect.name == "sqlite":
+        at, items = _processor(conn, "at"), _processor(conn, "items")
+        raw = conn.connection.driver_connection
+        raw.executemany(_SQLITE_INSERT_EVENTS, [
+            (r["id"], at(r["at"]), *(items(r[f]) if f == "items" else r[f] for f in _FIELDS), r["seal_seq"])
+            for r in rows])
+        if subjects:
+            raw.executemany(_SQLITE_INSERT_SUBJECTS, subjects)
+        return
+    conn.execute(_INSERT_EVENTS, [{c: r[c] for c in _COLUMNS} for r in rows])
+    if subjects:
+        conn.execute(_INSERT_SUBJECTS, [{"event_id": e, "key_digest": d} for e, d in subjects])
+
+
+_processors: dict[tuple[str, str], Any] = {}
+
+
+def _processor(conn: Connection, column: str):
+    """How a Core statement converts a value of ``share_access_event.<column>`` for the connection's database."""
+    key = (conn.dialect.name, column)
+    proc = _processors.get(key)
+    if proc is None:
+        t = _EVENTS.c[column].type
+        proc = _processors[key] = t.dialect_impl(conn.dialect).bind_processor(conn.dialect) or (lambda v: v)
+    return proc
 
 
 @dataclass(frozen=True)

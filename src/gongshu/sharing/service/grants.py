@@ -6,16 +6,27 @@ created by an approval (:mod:`.requests`) as ``awaiting_delivery`` and becomes `
 has a serving data version (挂接): at once, or by the periodic job below; its term runs from delivery.
 Every data path (API, exchange, analysis, verification) calls :func:`usable` and then
 :func:`granted_columns` / :func:`in_scope` / :func:`mask_value` — there is no second check.
+
+The API's hot path calls :func:`usable_snapshot` and :func:`served` instead: the same decision
+(:func:`_decide`) on a cached, immutable :class:`Snapshot` of the grant row, and its granted columns. Every
+change of a grant row through the ORM (insert, update, delete — approval, delivery, revocation, expiry,
+narrowing, in any module) drops the grant's cache entries when it is flushed and again when its
+transaction commits (a generation number per grant, so an entry read before a change committed is never
+stored), so this process refuses a revoked or expired grant at once; another process (a second API
+worker, the CLI) acts on the old row for at most :data:`CACHE_SECONDS`. The expiry date is checked on
+every call.
 """
 
 from __future__ import annotations
 
+import threading
+import time
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Select, case, func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Select, case, event, func, or_, select
+from sqlalchemy.orm import Session, object_session
 
 from gongshu.audit import service as audit
 from gongshu.auth.actions import AUTHORITY_ROLES, declare
@@ -105,6 +116,19 @@ def usable(session: Session, *, grant_id: int, consumer_org_id: int | None, mode
     grant = session.get(Grant, grant_id)
     if grant is None:
         raise _forbidden("no_grant", f"授权 {grant_id} 不存在", f"There is no grant {grant_id}")
+    _decide(grant, consumer_org_id=consumer_org_id, mode=mode, application_id=application_id, on=on)
+    return grant
+
+
+_REFUSED_STATUS = {"awaiting_delivery": ("not_delivered", "数据尚未交付", "The data has not been delivered yet"),
+                   "suspended": ("suspended", "授权已暂停", "The grant is suspended"),
+                   "revoked": ("revoked", "授权已撤销", "The grant was revoked"),
+                   "expired": ("expired", "授权已到期", "The grant has expired")}
+
+
+def _decide(grant: Grant | Snapshot, *, consumer_org_id: int | None, mode: str, application_id: int | None,
+            on: date | None) -> None:
+    """The decision of :func:`usable` on a grant row or its snapshot: :class:`Forbidden` with the reason."""
     if consumer_org_id is None or grant.consumer_org_id != consumer_org_id:
         raise _forbidden("other_consumer", "该授权属于其他使用部门", "This grant belongs to another consumer")
     if grant.application_id is not None and application_id is not None and grant.application_id != application_id:
@@ -112,24 +136,130 @@ def usable(session: Session, *, grant_id: int, consumer_org_id: int | None, mode
     if grant.mode != mode:
         raise _forbidden("wrong_mode", f"该授权的共享方式为{MODES[grant.mode][0]}，不能用于{MODES.get(mode, (mode,))[0]}",
                          f"This grant is for {MODES[grant.mode][1]}, not {MODES.get(mode, (mode, mode))[1]}")
-    reasons = {"awaiting_delivery": ("not_delivered", "数据尚未交付", "The data has not been delivered yet"),
-               "suspended": ("suspended", "授权已暂停", "The grant is suspended"),
-               "revoked": ("revoked", "授权已撤销", "The grant was revoked"),
-               "expired": ("expired", "授权已到期", "The grant has expired")}
-    if grant.status in reasons:
-        raise _forbidden(*reasons[grant.status])
+    if grant.status in _REFUSED_STATUS:
+        raise _forbidden(*_REFUSED_STATUS[grant.status])
     today = on or tasks.today()
     if grant.expires_on is not None and today > grant.expires_on:
         raise _forbidden("expired", f"授权已于 {grant.expires_on.isoformat()} 到期",
                          f"The grant expired on {grant.expires_on.isoformat()}")
-    return grant
 
 
-def item_names(grant: Grant) -> list[str]:
+# The cached check of the API's hot path ------------------------------------------------------------
+
+#: how long another process may act on a grant row it read before the row changed (this process: never)
+CACHE_SECONDS = 1.0
+#: how long the granted columns (and the serving version) of a grant are reused: a newly attached version (or
+#: a rollback to an older one) is served within this time; a change of the grant itself drops them at once
+SERVED_SECONDS = 1.0
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """A grant row as the data path reads it: no ORM object, so it can be cached and shared between threads.
+    :func:`in_scope`, :func:`project` and :func:`granted_columns` take it in place of a :class:`Grant`."""
+
+    id: int
+    consumer_org_id: int
+    source_org_id: int
+    entry_id: int
+    application_id: int | None
+    mode: str
+    status: str
+    expires_on: date | None
+    items: tuple[dict, ...]
+    row_scope: dict[str, list]
+    created_at: datetime | None
+
+
+def snapshot_of(grant: Grant) -> Snapshot:
+    return Snapshot(id=grant.id, consumer_org_id=grant.consumer_org_id, source_org_id=grant.source_org_id,
+                    entry_id=grant.entry_id, application_id=grant.application_id, mode=grant.mode,
+                    status=grant.status, expires_on=grant.expires_on,
+                    items=tuple(dict(i) for i in grant.items or ()),
+                    row_scope={k: list(v) for k, v in (grant.row_scope or {}).items()}, created_at=grant.created_at)
+
+
+_cache_lock = threading.Lock()
+_generation: dict[int, int] = {}  # grant id -> bumped by every change of its row
+_snapshots: dict[int, tuple[float, Snapshot]] = {}  # grant id -> (read at, snapshot)
+_served: dict[int, tuple[float, Snapshot | Grant, Served]] = {}  # grant id -> (read at, from, granted columns)
+_CHANGED = "gongshu.sharing.grants_changed"
+
+
+def forget(grant_id: int) -> None:
+    """Drop what this process cached about a grant (called for every flushed and committed change of it)."""
+    with _cache_lock:
+        _generation[grant_id] = _generation.get(grant_id, 0) + 1
+        _snapshots.pop(grant_id, None)
+        _served.pop(grant_id, None)
+
+
+def _after_commit(session: Session) -> None:
+    for grant_id in session.info.pop(_CHANGED, ()):
+        forget(grant_id)
+
+
+@event.listens_for(Grant, "after_insert")
+@event.listens_for(Grant, "after_update")
+@event.listens_for(Grant, "after_delete")
+def _grant_flushed(_mapper, _connection, target: Grant) -> None:
+    """Any module's change of a grant row: forget it now (this process's later reads see the flushed row in
+    its transaction, others' the committed one) and again when the transaction commits."""
+    if target.id is None:
+        return
+    forget(target.id)
+    session = object_session(target)
+    if session is not None:
+        changed = session.info.get(_CHANGED)
+        if changed is None:
+            changed = session.info[_CHANGED] = set()
+            event.listen(session, "after_commit", _after_commit, once=True)
+        changed.add(target.id)
+
+
+def usable_snapshot(session: Session, *, grant_id: int, consumer_org_id: int | None, mode: str,
+                    application_id: int | None = None, on: date | None = None) -> Snapshot:
+    """:func:`usable`, deciding on a cached :class:`Snapshot` of the grant (read through ``session`` when this
+    process has none, or an older one than :data:`CACHE_SECONDS`, or the grant changed since)."""
+    hit = _snapshots.get(grant_id)
+    if hit is not None and time.monotonic() - hit[0] < CACHE_SECONDS:
+        snap = hit[1]
+    else:
+        generation = _generation.get(grant_id, 0)
+        read_at = time.monotonic()
+        grant = session.get(Grant, grant_id)
+        if grant is None:
+            raise _forbidden("no_grant", f"授权 {grant_id} 不存在", f"There is no grant {grant_id}")
+        snap = snapshot_of(grant)
+        with _cache_lock:
+            if _generation.get(grant_id, 0) == generation:
+                _snapshots[grant_id] = (read_at, snap)
+    _decide(snap, consumer_org_id=consumer_org_id, mode=mode, application_id=application_id, on=on)
+    return snap
+
+
+def served(session: Session, grant: Grant | Snapshot, *, fresh: bool = False) -> Served:
+    """:func:`granted_columns` of the grant, reused for at most :data:`SERVED_SECONDS`, only with the very
+    snapshot it was computed from (so never after the grant changed); ``fresh``: read them again (the cached
+    version's table is gone). The version row is detached from ``session`` so that it outlives it."""
+    hit = None if fresh else _served.get(grant.id)
+    if hit is not None and hit[1] is grant and time.monotonic() - hit[0] < SERVED_SECONDS:
+        return hit[2]
+    generation = _generation.get(grant.id, 0)
+    read_at = time.monotonic()
+    out = granted_columns(session, grant)
+    session.expunge(out.version)
+    with _cache_lock:
+        if _generation.get(grant.id, 0) == generation:
+            _served[grant.id] = (read_at, grant, out)
+    return out
+
+
+def item_names(grant: Grant | Snapshot) -> list[str]:
     return [i["name"] for i in grant.items]
 
 
-def masked_names(grant: Grant) -> set[str]:
+def masked_names(grant: Grant | Snapshot) -> set[str]:
     return {i["name"] for i in grant.items if i.get("masked")}
 
 
@@ -146,7 +276,7 @@ class Served:
     items: dict[str, dict]
 
 
-def granted_columns(session: Session, grant: Grant) -> Served:
+def granted_columns(session: Session, grant: Grant | Snapshot) -> Served:
     version = ingest_versions.current_version(session, entry_id=grant.entry_id)
     if version is None:
         raise _forbidden("not_delivered", "该目录尚未挂接数据", "The entry has no data loaded")
@@ -158,7 +288,7 @@ def granted_columns(session: Session, grant: Grant) -> Served:
                   items={it["name"]: it for it in snapshot["items"]})
 
 
-def in_scope(grant: Grant, row: dict[str, Any]) -> bool:
+def in_scope(grant: Grant | Snapshot, row: dict[str, Any]) -> bool:
     """Whether a row (by item label) lies in the grant's row scope: every scoped item's value is one of its
     allowed values (AND of ORs); no scope = every row."""
     for label, allowed in (grant.row_scope or {}).items():
@@ -186,7 +316,7 @@ def mask_value(label: str, value: Any, item: dict | None = None) -> Any:
     return text[0] + "*" * min(len(text) - 1, 8)
 
 
-def project(grant: Grant, served: Served, row: dict[str, Any]) -> dict[str, Any]:
+def project(grant: Grant | Snapshot, served: Served, row: dict[str, Any]) -> dict[str, Any]:
     """One store row (by column name) as the consumer sees it: granted items only, by label, masked as granted."""
     out = {}
     for c in served.granted:
