@@ -250,6 +250,12 @@ def orgs(session: Session) -> list[Org]:
     return list(session.scalars(select(Org).order_by(Org.kind, Org.id)))
 
 
+def authority_org_id(session: Session) -> int | None:
+    """The data bureau (the first active organisation of kind authority), or None when none is configured."""
+    return session.scalar(select(Org.id).where(Org.kind == "authority", Org.active.is_(True)).order_by(Org.id)
+                          .limit(1))
+
+
 def get_org(session: Session, org_id: int) -> Org:
     org = session.get(Org, org_id)
     if org is None:

@@ -37,7 +37,7 @@ from sqlalchemy.orm import Session
 from gongshu.audit import service as audit_service
 from gongshu.auth.actions import AUTHORITY_ROLES, declare
 from gongshu.auth.models import Org
-from gongshu.auth.service import Actor, can, require
+from gongshu.auth.service import Actor, authority_org_id, can, require
 from gongshu.catalog.models import (
     DEMAND_STATUS_ZH,
     SHARING_MODES,
@@ -284,8 +284,7 @@ def _org_short(session: Session, org_id: int | None) -> str:
 
 
 def _authority_id(session: Session) -> int:
-    org_id = session.scalar(select(Org.id).where(Org.kind == "authority", Org.active.is_(True)).order_by(Org.id)
-                            .limit(1))
+    org_id = authority_org_id(session)
     if org_id is None:
         raise Conflict("尚未设置数据主管部门，无法转派数据需求", "No data authority is configured to route demands")
     return org_id

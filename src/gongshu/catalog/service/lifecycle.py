@@ -26,8 +26,7 @@ from sqlalchemy.orm import Session
 
 from gongshu.audit import service as audit_service
 from gongshu.auth.actions import declare
-from gongshu.auth.models import Org
-from gongshu.auth.service import Actor, can, require
+from gongshu.auth.service import Actor, authority_org_id, can, require
 from gongshu.catalog.models import STATUS_ZH, CatalogEntry, ChangeDeclaration, EntryVersion, Review
 from gongshu.catalog.service import entries, rules, search
 from gongshu.catalog.service.entries import SUBJECT
@@ -86,8 +85,7 @@ def _status_zh(status: str) -> str:
 
 
 def _authority_org_id(session: Session) -> int:
-    org_id = session.scalar(select(Org.id).where(Org.kind == "authority", Org.active.is_(True)).order_by(Org.id)
-                            .limit(1))
+    org_id = authority_org_id(session)
     if org_id is None:
         raise Conflict("尚未设置数据主管部门，无法提交审核", "No data authority is configured to review entries")
     return org_id

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from gongshu.audit import service as audit
 from gongshu.auth.actions import AUTHORITY_ROLES, declare
 from gongshu.auth.models import Org
-from gongshu.auth.service import SYSTEM, Actor, can, require
+from gongshu.auth.service import SYSTEM, Actor, authority_org_id, can, require
 from gongshu.catalog.service import demands as catalog_demands
 from gongshu.catalog.service import entries as catalog_entries
 from gongshu.db import utcnow
@@ -181,8 +181,7 @@ def _state(r: ShareRequest) -> dict:
 
 
 def _authority_id(session: Session) -> int:
-    org_id = session.scalar(select(Org.id).where(Org.kind == "authority", Org.active.is_(True)).order_by(Org.id)
-                            .limit(1))
+    org_id = authority_org_id(session)
     if org_id is None:
         raise Conflict("尚未设置数据主管部门", "No data authority is configured")
     return org_id
@@ -419,7 +418,7 @@ def escalate_overdue(session: Session, *, on: date | None = None) -> dict[str, i
 
 @periodic("sharing.escalate_overdue", every=timedelta(minutes=30))
 def _escalate(session: Session) -> None:
-    if session.scalar(select(Org.id).where(Org.kind == "authority").limit(1)) is not None:
+    if authority_org_id(session) is not None:
         escalate_overdue(session)
 
 
