@@ -150,6 +150,26 @@ def test_r_shr_3_a_failed_write_is_reported_and_the_writer_lives_on(f, db):
     assert db.scalar(select(func.count()).select_from(AccessEvent)) == 1  # nothing of the failed batches
 
 
+def test_r_shr_3_a_batch_the_database_refuses_leaves_nothing_behind(f, db):
+    """The database refuses the seal (its place in the audit chain is taken, the last statement of the batch):
+    none of the batch's events or subjects stay (on PostgreSQL they were already sent in the same pipeline), and
+    the next batch is written on the same kind of connection."""
+    from gongshu.audit.models import AuditHead
+
+    evidence.record(_access())
+    db.execute(update(AuditHead).where(AuditHead.id == 1).values(seq=AuditHead.seq - 1))  # the next seq exists
+    db.commit()
+    with pytest.raises(evidence.EvidenceUnavailable):
+        evidence.record(_access(), _access(subjects=(evidence.subject_digest(ID2),)))
+    assert db.scalar(select(func.count()).select_from(AccessEvent)) == 1
+    assert db.scalar(select(func.count()).select_from(AccessSubject)) == 1
+    db.execute(update(AuditHead).where(AuditHead.id == 1).values(seq=AuditHead.seq + 1))
+    db.commit()
+    seal = evidence.record(_access(subjects=(evidence.subject_digest(ID2),)))
+    assert seal.count == 1 and evidence.verify_seal(db, seq=seal.seq).ok
+    assert audit_service.verify(db).ok
+
+
 def test_r_shr_3_a_caller_gives_up_after_the_timeout(f, db):
     stalled = evidence.Writer()  # never started: nothing will commit
     fut = stalled.submit([_access()])

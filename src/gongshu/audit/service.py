@@ -146,6 +146,11 @@ _SQLITE_INSERT = (f"INSERT INTO {_EVENTS.name} ({', '.join(_COLUMNS)}) "  # noqa
                   f"VALUES ({', '.join('?' for _ in _COLUMNS)})")
 _SQLITE_BUMP = "UPDATE audit_head SET seq = seq + ? WHERE id = 1 RETURNING seq, hash"
 _SQLITE_SET_HASH = "UPDATE audit_head SET hash = ? WHERE id = 1"
+_PG_INSERT = _SQLITE_INSERT.replace("?", "%s")
+_PG_BUMP = _SQLITE_BUMP.replace("?", "%s")
+_PG_SET_HASH = _SQLITE_SET_HASH.replace("?", "%s")
+_RAW = {"sqlite": (_SQLITE_BUMP, _SQLITE_INSERT, _SQLITE_SET_HASH),
+        "postgresql": (_PG_BUMP, _PG_INSERT, _PG_SET_HASH)}
 
 
 @dataclass(frozen=True)
@@ -158,10 +163,14 @@ class Reserved:
     prev_hash: str
 
 
-def _sqlite(session: Session):
-    """The session's sqlite3 connection (statements on it run in the session's transaction), else None."""
+def _driver(session: Session):
+    """The session's driver connection (sqlite3 or psycopg; statements on it run in the session's transaction)
+    and this module's statements for it, else (None, None) for a driver the hot path does not know."""
     conn = session.connection()
-    return conn.connection.driver_connection if conn.dialect.name == "sqlite" else None
+    sql = _RAW.get(conn.dialect.name)
+    if sql is None or (conn.dialect.name == "postgresql" and conn.dialect.driver != "psycopg"):
+        return None, None
+    return conn.connection.driver_connection, sql
 
 
 def reserve(session: Session, n: int = 1) -> Reserved:
@@ -170,9 +179,9 @@ def reserve(session: Session, n: int = 1) -> Reserved:
     between. For a writer that must know an event's sequence number before it can compose the event (the
     sharing evidence writer marks each access event with the number of the audit event that seals it)."""
     session.flush()  # events recorded earlier in this transaction come first
-    raw = _sqlite(session)
+    raw, sql = _driver(session)
     if raw is not None:
-        last, prev_hash = raw.execute(_SQLITE_BUMP, (n,)).fetchone()
+        last, prev_hash = raw.execute(sql[0], (n,)).fetchone()
     else:
         last, prev_hash = session.connection().execute(_BUMP, {"n": n}).one()
     _expire_head(session)
@@ -190,8 +199,9 @@ def append(session: Session, *, actor: ActorLike | None, events: list[Event], re
            reserved: Reserved | None = None) -> list[dict[str, Any]]:
     """:func:`record_many` for hot paths: the same chain and hashes, in three statements on the session's
     connection (reserve the places — or fill those :func:`reserve` took —, insert, set the head's hash) and no
-    ORM unit of work; on SQLite straight on the driver, the values converted by the columns' own types.
-    Returns the appended rows (``seq``, ``hash`` …)."""
+    ORM unit of work: straight on the driver (sqlite3, psycopg), the values converted by the columns' own types.
+    The insert and the update fetch nothing, so inside a psycopg pipeline they travel with the caller's other
+    statements in one round trip. Returns the appended rows (``seq``, ``hash`` …)."""
     if not events:
         return []
     if reserved is None:
@@ -199,11 +209,16 @@ def append(session: Session, *, actor: ActorLike | None, events: list[Event], re
     elif reserved.count != len(events):
         raise ValueError(f"{len(events)} events for {reserved.count} reserved places in the audit chain")
     rows = _chain(actor, events, reserved.first_seq, reserved.prev_hash, request_id)
-    raw = _sqlite(session)
+    raw, sql = _driver(session)
     if raw is not None:
         at = _bind_processor(session, "at")
-        raw.executemany(_SQLITE_INSERT, [tuple(at(r["at"]) if c == "at" else r[c] for c in _COLUMNS) for r in rows])
-        raw.execute(_SQLITE_SET_HASH, (rows[-1]["hash"],))
+        values = [tuple(at(r["at"]) if c == "at" else r[c] for c in _COLUMNS) for r in rows]
+        cur = raw.cursor()
+        if len(values) == 1:
+            cur.execute(sql[1], values[0])
+        else:
+            cur.executemany(sql[1], values)
+        cur.execute(sql[2], (rows[-1]["hash"],))
     else:
         conn = session.connection()
         conn.execute(_INSERT, rows)

@@ -40,7 +40,7 @@ from datetime import time as dtime
 from typing import Any
 
 from cryptography.hazmat.primitives import hashes, hmac
-from sqlalchemy import Connection, Select, insert, or_, select, text
+from sqlalchemy import Connection, Select, insert, or_, select
 from sqlalchemy.orm import Session
 
 from gongshu.audit import service as audit
@@ -194,15 +194,27 @@ def write(session: Session, records: Sequence[Access]) -> Seal | None:
     by :func:`record` without a writer, and by callers that want the evidence atomically with their own
     change. This is the hot path: the seal's place in the audit chain is taken first
     (:func:`gongshu.audit.service.reserve`), so each event is inserted already marked with it; then one
-    insert per table, and the seal (:func:`gongshu.audit.service.append`) — Core statements, on SQLite
-    straight on the driver, never an ORM unit of work."""
+    insert per table, and the seal (:func:`gongshu.audit.service.append`) — statements straight on the driver,
+    never an ORM unit of work. On PostgreSQL they go in a psycopg pipeline: the event ids and the reservation
+    in one round trip, the inserts and the seal in a second (the commit is the third)."""
     if not records:
         return None
     rows = [_row(a) for a in records]
-    place = audit.reserve(session, 1)
-    seq = place.first_seq
     conn = session.connection()
-    ids = _new_ids(conn, len(rows))
+    raw = conn.connection.driver_connection
+    if conn.dialect.name == "postgresql" and conn.dialect.driver == "psycopg":
+        with raw.pipeline():
+            ids_cursor = raw.execute(_PG_IDS, (len(rows),))  # queued; sent with the reservation's statement
+            place = audit.reserve(session, 1)
+            ids = sorted(r[0] for r in ids_cursor.fetchall())
+            return _seal(session, conn, records, rows, place, ids)
+    place = audit.reserve(session, 1)
+    return _seal(session, conn, records, rows, place, _new_ids(conn, len(rows)))
+
+
+def _seal(session: Session, conn: Connection, records: Sequence[Access], rows: list[dict[str, Any]],
+          place: audit.Reserved, ids: list[int]) -> Seal:
+    seq = place.first_seq
     subjects: list[tuple[int, str]] = []
     for event_id, a, r in zip(ids, records, rows, strict=True):
         r["id"], r["seal_seq"] = event_id, seq
@@ -225,7 +237,9 @@ _INSERT_SUBJECTS = insert(_SUBJECTS)
 _SQLITE_INSERT_EVENTS = (f"INSERT INTO share_access_event ({', '.join(_COLUMNS)}) "  # noqa: S608 - fixed names
                          f"VALUES ({', '.join('?' for _ in _COLUMNS)})")
 _SQLITE_INSERT_SUBJECTS = "INSERT INTO share_access_subject (event_id, key_digest) VALUES (?, ?)"
-_PG_IDS = text("SELECT nextval(pg_get_serial_sequence('share_access_event', 'id')) FROM generate_series(1, :n)")
+_RAW_INSERTS = {"sqlite": (_SQLITE_INSERT_EVENTS, _SQLITE_INSERT_SUBJECTS),
+                "postgresql": (_SQLITE_INSERT_EVENTS.replace("?", "%s"), _SQLITE_INSERT_SUBJECTS.replace("?", "%s"))}
+_PG_IDS = "SELECT nextval(pg_get_serial_sequence('share_access_event', 'id')) FROM generate_series(1, %s)"
 
 
 def _new_ids(conn: Connection, n: int) -> list[int]:
@@ -236,24 +250,25 @@ def _new_ids(conn: Connection, n: int) -> list[int]:
     if conn.dialect.name == "sqlite":
         top = conn.connection.driver_connection.execute("SELECT max(id) FROM share_access_event").fetchone()[0]
         return list(range((top or 0) + 1, (top or 0) + 1 + n))
-    return sorted(conn.execute(_PG_IDS, {"n": n}).scalars())
+    return sorted(conn.exec_driver_sql(_PG_IDS.replace("%s", "%(n)s"), {"n": n}).scalars())
 
 
 def _insert(conn: Connection, rows: list[dict[str, Any]], subjects: list[tuple[int, str]]) -> None:
-    """One insert per table: on SQLite an ``executemany`` on the driver, each value converted by its column's
-    type as a Core insert would; elsewhere Core inserts."""
-    if conn.dialect.name == "sqlite":
-        at, items = _processor(conn, "at"), _processor(conn, "items")
-        raw = conn.connection.driver_connection
-        raw.executemany(_SQLITE_INSERT_EVENTS, [
-            (r["id"], at(r["at"]), *(items(r[f]) if f == "items" else r[f] for f in _FIELDS), r["seal_seq"])
-            for r in rows])
+    """One insert per table, straight on the driver (sqlite3, psycopg), each value converted by its column's
+    type as a Core insert would; Core inserts on other drivers."""
+    sql = _RAW_INSERTS.get(conn.dialect.name)
+    if sql is None or (conn.dialect.name == "postgresql" and conn.dialect.driver != "psycopg"):
+        conn.execute(_INSERT_EVENTS, [{c: r[c] for c in _COLUMNS} for r in rows])
         if subjects:
-            raw.executemany(_SQLITE_INSERT_SUBJECTS, subjects)
+            conn.execute(_INSERT_SUBJECTS, [{"event_id": e, "key_digest": d} for e, d in subjects])
         return
-    conn.execute(_INSERT_EVENTS, [{c: r[c] for c in _COLUMNS} for r in rows])
+    at, items = _processor(conn, "at"), _processor(conn, "items")
+    cur = conn.connection.driver_connection.cursor()
+    cur.executemany(sql[0], [
+        (r["id"], at(r["at"]), *(items(r[f]) if f == "items" else r[f] for f in _FIELDS), r["seal_seq"])
+        for r in rows])
     if subjects:
-        conn.execute(_INSERT_SUBJECTS, [{"event_id": e, "key_digest": d} for e, d in subjects])
+        cur.executemany(sql[1], subjects)
 
 
 _processors: dict[tuple[str, str], Any] = {}
