@@ -29,7 +29,7 @@ from gongshu.sharing.models import (
     Grant,
     ShareRequest,
 )
-from gongshu.sharing.service import apps, evidence, exchange, grants, requests, verify
+from gongshu.sharing.service import access, apps, evidence, exchange, grants, requests, verify
 from tests.factories import login
 from tests.ingest.helpers import make_id
 from tests.sharing.helpers import World, ask, world
@@ -48,11 +48,13 @@ def platform(tmp_path, monkeypatch):
     get_settings.cache_clear()
     sm2.reset_provider_cache()
     verify.limits.reset()
+    access._buckets.clear()
     yield
     monkeypatch.undo()
     get_settings.cache_clear()
     sm2.reset_provider_cache()
     verify.limits.reset()
+    access._buckets.clear()
 
 
 def _user(db, actor) -> User:
@@ -294,6 +296,78 @@ def test_r_shr_5_api_grant_page_shows_endpoints_headers_and_the_departments_appl
     assert f"/api/v1/share/grants/{grant.id}/records" in page.text and app.client_id in page.text
     assert "X-Purpose" in page.text and 'href="/workbench/sharing/apps"' in page.text
     assert _secret not in page.text
+
+
+def test_r_shr_5_consumer_staff_look_up_one_record_of_an_api_grant_and_every_lookup_is_logged(
+        f, db, client, tmp_path, monkeypatch):
+    w = world(f, db, tmp_path, rows=6)
+    app, _secret = apps.register(db, actor=w.consumer, name="不动产登记系统")
+    grant = grant_for(db, w, mode="api", application_id=app.id, row_scope={"性别": ["2"]})
+    staff = f.user(w.c.other_dept, ("dept_staff",))
+    db.commit()
+    csrf = login(client, staff)
+    page = client.get(f"/workbench/sharing/grants/{grant.id}")
+    assert page.status_code == 200 and 'id="lookup-form"' in page.text and "公民身份号码（主键）" in page.text
+    url = f"/workbench/sharing/grants/{grant.id}/use/lookup"
+    form = {"csrf_token": csrf, "purpose": "BDC-2026-000321", "key": WOMAN}
+
+    r = client.post(url, data=form)
+    assert r.status_code == 200 and 'id="lookup-result"' in r.text, error_text(r.text)
+    result = r.text[r.text.index('id="lookup-result"'):]
+    assert "张**" in result and "张三2" not in r.text and "1985-03-12" in result and "户籍地址" not in result
+    (ev,) = events(db, grant_id=grant.id)
+    assert (ev.operation, ev.result, ev.end_user, ev.purpose, ev.application_id, ev.consumer_org_id, ev.rows) == \
+        ("lookup", "ok", staff.display_name, "BDC-2026-000321", None, w.c.other_dept.id, 1)
+    assert set(db.scalars(select(AccessSubject.key_digest).where(AccessSubject.event_id == ev.id))) == \
+        {evidence.subject_digest(WOMAN)}
+
+    # a man is outside the row scope: "no record" to the user, denied in the log
+    r = client.post(url, data={**form, "key": make_id(1)})
+    assert r.status_code == 404 and "没有该主键的记录" in error_text(r.text) and 'id="lookup-result"' not in r.text
+    assert (events(db, grant_id=grant.id)[-1].result, events(db, grant_id=grant.id)[-1].reason) == \
+        ("denied", "row_out_of_scope")
+    r = client.post(url, data={**form, "key": make_id(998)})
+    assert r.status_code == 404 and events(db, grant_id=grant.id)[-1].result == "not_found"
+
+    # the form's own refusals touch no data and log nothing
+    before = len(events(db, grant_id=grant.id))
+    r = client.post(url, data={**form, "purpose": " "})
+    assert r.status_code == 422 and "事项编号" in error_text(r.text)
+    r = client.post(url, data={**form, "key": ""})
+    assert r.status_code == 422 and "主键" in error_text(r.text)
+    assert len(events(db, grant_id=grant.id)) == before
+
+    # a per-user rate limit
+    access._buckets.clear()
+    monkeypatch.setattr(access, "STAFF_BURST", 1)
+    monkeypatch.setattr(access, "STAFF_PER_MINUTE", 1)
+    assert client.post(url, data=form).status_code == 200
+    r = client.post(url, data=form)
+    assert r.status_code == 429 and "调用过于频繁" in error_text(r.text)
+    assert (events(db, grant_id=grant.id)[-1].result, events(db, grant_id=grant.id)[-1].reason) == \
+        ("denied", "rate_limited")
+
+
+def test_r_shr_3_staff_lookups_outside_the_consumer_or_after_revocation_are_refused_and_logged(
+        f, db, client, tmp_path):
+    w = world(f, db, tmp_path, rows=3)
+    grant = grant_for(db, w, mode="api")
+    db.commit()
+    csrf = login(client, _user(db, w.c.officer))  # the source department's officer: not the consumer
+    r = client.post(f"/workbench/sharing/grants/{grant.id}/use/lookup",
+                    data={"csrf_token": csrf, "purpose": "X-1", "key": WOMAN})
+    assert r.status_code == 403 and "张三2" not in r.text
+    ev = events(db, grant_id=grant.id)[-1]
+    assert (ev.result, ev.reason, ev.consumer_org_id) == ("denied", "other_consumer", w.c.dept.id)
+
+    grants.revoke(db, actor=w.c.officer, grant_id=grant.id, reason="业务已办结")
+    db.commit()
+    csrf = login(client, _user(db, w.consumer))
+    r = client.post(f"/workbench/sharing/grants/{grant.id}/use/lookup",
+                    data={"csrf_token": csrf, "purpose": "X-1", "key": WOMAN})
+    assert r.status_code == 403 and "张三2" not in r.text and "张**" not in r.text
+    assert (events(db, grant_id=grant.id)[-1].result, events(db, grant_id=grant.id)[-1].reason) == \
+        ("denied", "revoked")
 
 
 # Applications -------------------------------------------------------------------------------------------

@@ -5,8 +5,9 @@ Every use goes through the same services as applications do, so it passes the on
 its access event (allowed or refused): verification (:mod:`.service.verify`, match / no match / not found),
 on-platform analysis (:mod:`.service.analysis`, SQL over the ``granted`` view), exchange packages
 (:mod:`.service.exchange`: build, download the file and its signed manifest, acknowledge receipt, verify
-offline). The staff member is the end user (经办人) of the call; verification asks for the case number
-(事项编号) it serves. Verification and analysis end the page's database transaction before the call and
+offline), and for API mode one record by its key (:func:`.service.access.lookup_for_staff`) beside what an
+application needs (the endpoints, headers and the department's applications). The staff member is the end
+user (经办人) of the call; verification and lookups ask for the case number (事项编号) they serve. Verification and analysis end the page's database transaction before the call and
 record the call's evidence after it (:func:`.service.access.finish`), as the API does; exchange deliveries
 write their evidence in the page's transaction, which is committed before a file is sent. For API mode the
 page shows what an application needs: the endpoints, headers and the department's applications.
@@ -46,7 +47,7 @@ router = APIRouter(include_in_schema=False)
 
 #: the action a consumer's staff member needs to use a grant of each mode in the browser
 USE_ACTIONS = {"verify": "sharing.verify.check", "analysis": "sharing.analysis.run",
-               "exchange": "sharing.exchange.build", "api": "sharing.grant.view"}
+               "exchange": "sharing.exchange.build", "api": "sharing.api.use"}
 #: store item types as the page names them
 TYPE_NAMES = {"C": "字符", "N": "数值", "Y": "货币", "D": "日期", "T": "日期时间", "L": "逻辑", "M": "备注",
               "G": "通用(二进制)", "B": "双精度", "I": "整型", "F": "浮点"}
@@ -206,6 +207,22 @@ def use_verify(grant_id: int, request: Request, purpose: str = Form(""), key: li
     body, exc = _call(session, lambda: verify.check(session, who=staff, grant_id=grant_id, body={"checks": [check]}))
     answer = {"result": body["results"][0], "version": body["version"]} if body else None
     return grant_page(request, session, actor, grant_id, use={"verify": values, "verified": answer}, use_error=exc)
+
+
+@router.post(BASE + "/grants/{grant_id:int}/use/lookup", response_class=HTMLResponse)
+def use_lookup(grant_id: int, request: Request, purpose: str = Form(""), key: list[str] = Form([]),
+               actor: Actor = Depends(page_actor), session: Session = Depends(get_db)) -> Response:
+    """One record of an API grant by its key: the granted items, masked where the grant says."""
+    values = {"purpose": purpose, "key": key}
+    try:
+        text = _purpose(purpose, required=True)
+        if not key or not all(k.strip() for k in key):
+            raise Invalid("请填写要查询的主键值", "Give the key of the record to look up", field="key")
+    except GongshuError as exc:
+        return grant_page(request, session, actor, grant_id, use={"lookup": values}, use_error=exc)
+    body, exc = _call(session, lambda: access.lookup_for_staff(
+        session, actor=actor, grant_id=grant_id, key=key[0] if len(key) == 1 else key, purpose=text))
+    return grant_page(request, session, actor, grant_id, use={"lookup": values, "found": body}, use_error=exc)
 
 
 @router.post(BASE + "/grants/{grant_id:int}/use/analysis", response_class=HTMLResponse)

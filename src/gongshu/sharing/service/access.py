@@ -12,6 +12,11 @@ scope is "not found" to the caller but logged as denied with reason ``row_out_of
 (:func:`grants.project`). Data is read only through the resource store (``lookup`` / ``query``) from the
 entry's serving version.
 
+A consumer department's staff member may also look up one record of an API grant in the workbench
+(:func:`lookup_for_staff`, action ``sharing.api.use``): the same grant check (for the department, not bound to
+an application: the browser is the platform's own channel and the logged-in user is the end user), a case
+number, a per-user rate limit (:data:`STAFF_PER_MINUTE`), the same rows, masking and evidence.
+
 Operations: :func:`lookup` (one key), :func:`batch` (up to 1,000 keys; costs ⌈n/100⌉ calls of the rate
 limit), :func:`query` (equality filters on granted items, keyset pages with an opaque SM4-sealed cursor so
 keys of rows not served never leave the platform).
@@ -37,6 +42,8 @@ from urllib.parse import unquote
 
 from sqlalchemy.orm import Session
 
+from gongshu.auth.actions import declare
+from gongshu.auth.service import Actor, require
 from gongshu.crypto import sm4
 from gongshu.errors import Conflict, Forbidden, GongshuError, Invalid, NotFound, Unauthenticated
 from gongshu.sharing.models import Grant
@@ -56,6 +63,13 @@ MAX_SCAN = 10_000  # rows a query page may skip for the row scope before it retu
 BURST_SECONDS = 10  # a bucket holds this many seconds of the application's rate
 MAX_KEY_CHARS = 200
 CURSOR_PURPOSE = "sharing.api-cursor"
+#: one-record lookups a staff member may make in the workbench per minute (and at most this many at once)
+STAFF_PER_MINUTE = 60
+STAFF_BURST = 20
+
+declare("sharing.api.use", "在工作台逐条查询本部门接口共享授权的数据（经办人为本人）",
+        "Look up single records of one's department's API-mode grants in the workbench (as the end user)",
+        {"dept_officer", "dept_staff"}, scope="own_org", writes=False)
 
 
 class RateLimited(GongshuError):
@@ -139,12 +153,15 @@ _buckets_lock = threading.Lock()
 def _take(client: apps.Client, cost: int) -> int:
     """Take ``cost`` tokens from the application's bucket; 0 when allowed, else seconds to wait."""
     per_second = client.rate_per_minute / 60.0
-    capacity = max(float(cost), per_second * BURST_SECONDS, 1.0)
+    return _take_from(client.client_id, per_second, max(float(cost), per_second * BURST_SECONDS, 1.0), cost)
+
+
+def _take_from(name: str, per_second: float, capacity: float, cost: int) -> int:
     now = time.monotonic()
     with _buckets_lock:
-        b = _buckets.get(client.client_id)
+        b = _buckets.get(name)
         if b is None:
-            b = _buckets[client.client_id] = _Bucket(tokens=capacity, stamp=now)
+            b = _buckets[name] = _Bucket(tokens=capacity, stamp=now)
         b.tokens = min(capacity, b.tokens + (now - b.stamp) * per_second)
         b.stamp = now
         if b.tokens >= cost:
@@ -176,13 +193,14 @@ class _Ctx:
     keys: int = 0
     subjects: list[str] = field(default_factory=list)
     extra: list[evidence.Access] = field(default_factory=list)
+    staff: Actor | None = None  # a staff member in the workbench instead of an application
 
     def event(self, result: str, reason: str = "", *, rows: int = 0, keys: int | None = None,
               subjects: Sequence[str] | None = None) -> evidence.Access:
         g, c = self.grant, self.client
         return evidence.Access(
             operation=self.operation, result=result, reason=reason, grant_id=self.grant_id,
-            consumer_org_id=c.org_id if c else None, source_org_id=g.source_org_id if g else None,
+            consumer_org_id=c.org_id if c else (self.staff.org_id if self.staff else None), source_org_id=g.source_org_id if g else None,
             application_id=c.application_id if c else None, entry_id=g.entry_id if g else None,
             end_user=self.call.end_user[:MAX_HEADER], purpose=self.call.purpose[:MAX_HEADER], items=self.items,
             keys=self.keys if keys is None else keys, rows=rows,
@@ -223,6 +241,34 @@ def _authorize(session: Session, ctx: _Ctx, *, cost: int = 1) -> None:
         ctx.served = _served(session, ctx.grant)
     except Forbidden as exc:
         ctx.grant = None  # _whose() names it for the log
+        raise _Refused(exc, "denied", _reason(exc)) from None
+
+
+def _authorize_staff(session: Session, ctx: _Ctx) -> None:
+    """The staff member's permission in its own department, the case number, the per-user rate limit, the
+    grant (for the department, in API mode; as any caller without an application), the serving data."""
+    actor = ctx.staff
+    assert actor is not None
+    require(actor, "sharing.api.use", org_id=actor.org_id)
+    purpose = ctx.call.purpose
+    if not purpose or len(purpose) > MAX_HEADER or any(unicodedata.category(ch) == "Cc" for ch in purpose):
+        raise _Refused(Invalid(f"请填写事项编号（办理的业务事项或案卷编号，至多 {MAX_HEADER} 个字符），它会记入访问记录",
+                               f"Give the case number (事项编号, at most {MAX_HEADER} characters) of the matter "
+                               "served; it is written into the access record", field="purpose",
+                               details=[{"reason": "missing_purpose" if not purpose else "invalid_purpose"}]),
+                       "denied", "missing_purpose" if not purpose else "invalid_purpose")
+    wait = _take_from(f"user:{actor.user_id}", STAFF_PER_MINUTE / 60.0, float(STAFF_BURST), 1)
+    if wait:
+        raise _Refused(RateLimited(wait), "denied", "rate_limited")
+    if ctx.grant_id is None:
+        raise _Refused(Forbidden("授权编号无效", "Invalid grant id", details=[{"reason": "no_grant"}]), "denied",
+                       "no_grant")
+    try:
+        ctx.grant = grants.usable_snapshot(session, grant_id=ctx.grant_id, consumer_org_id=actor.org_id,
+                                           mode="api", application_id=None)
+        ctx.served = _served(session, ctx.grant)
+    except Forbidden as exc:
+        ctx.grant = None
         raise _Refused(exc, "denied", _reason(exc)) from None
 
 
@@ -403,12 +449,27 @@ def _reading(session: Session, ctx: _Ctx, read: Callable[[], Any]) -> Any:
 
 def lookup(session: Session, *, call: Call, grant_id: Any, key: Any, items: Any = None) -> Outcome:
     """One record by its key (``key``: the value, or a list of values for a compound key)."""
-    ctx = _Ctx(call=call, operation="lookup", grant_id=_grant_id(grant_id), keys=1)
+    return _lookup(session, _Ctx(call=call, operation="lookup", grant_id=_grant_id(grant_id), keys=1), key, items)
 
+
+def lookup_for_staff(session: Session, *, actor: Actor, grant_id: Any, key: Any, purpose: str,
+                     items: Any = None) -> Outcome:
+    """:func:`lookup` by a staff member of the consumer department in the workbench: the end user is the
+    staff member, ``purpose`` the case number (required)."""
+    call = Call(client_id="", secret="", end_user=(actor.display_name or actor.username)[:MAX_HEADER],
+                purpose=(purpose or "").strip())
+    ctx = _Ctx(call=call, operation="lookup", grant_id=_grant_id(grant_id), keys=1, staff=actor)
+    return _lookup(session, ctx, key, items)
+
+
+def _lookup(session: Session, ctx: _Ctx, key: Any, items: Any) -> Outcome:
     def work():
         parts, problem = _attempt(lambda: _key_parts(key))
         ctx.subjects = evidence.subject_digests(parts or [])
-        _authorize(session, ctx)  # the credentials first: a stranger learns nothing about their input
+        if ctx.staff is not None:
+            _authorize_staff(session, ctx)
+        else:
+            _authorize(session, ctx)  # the credentials first: a stranger learns nothing about their input
         if problem is not None:
             raise problem
         wanted = _choose_items(ctx, items)
