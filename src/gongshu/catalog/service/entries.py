@@ -188,6 +188,20 @@ def published(session: Session) -> list[CatalogEntry]:
                                 .order_by(CatalogEntry.code)))
 
 
+def ids_where(*, statuses: Sequence[str], open_types: Sequence[str] | None = None) -> Select:
+    """SELECT of the ids of entries in ``statuses`` (and, if given, with one of ``open_types``): for other
+    domains' queries over entries (the open data portal)."""
+    stmt = select(CatalogEntry.id).where(CatalogEntry.status.in_(tuple(statuses)))
+    if open_types is not None:
+        stmt = stmt.where(CatalogEntry.open_type.in_(tuple(open_types)))
+    return stmt
+
+
+def load_many(session: Session, *, entry_ids: Sequence[int]) -> dict[int, CatalogEntry]:
+    """Entries by id (:class:`NotFound` names the first missing one)."""
+    return _load(session, entry_ids)
+
+
 def find_by_code(session: Session, *, code: str) -> CatalogEntry | None:
     return session.scalar(select(CatalogEntry).where(CatalogEntry.code == code.strip()))
 

@@ -60,6 +60,13 @@ def current_version(session: Session, *, entry_id: int) -> DataVersion | None:
     return session.get(DataVersion, state.current_version_id) if state and state.current_version_id else None
 
 
+def versions_of(session: Session, *, entry_id: int) -> list[DataVersion]:
+    """Every data version of an entry, newest first, without a permission check: for callers that decide who
+    may see them (the open data portal lists the versions of open entries)."""
+    return list(session.scalars(select(DataVersion).where(DataVersion.entry_id == entry_id)
+                                .order_by(DataVersion.number.desc())))
+
+
 def _available(version: DataVersion) -> None:
     if version.status == "expired":
         raise Invalid(f"第 {version.number} 版已超过保留期，数据已清除（摘要与记录仍保留）",

@@ -141,9 +141,14 @@ def _col(column: Column, alias: str | None) -> str:
 
 def scope_sql(grant: Grant, columns: Iterable[Column], *, alias: str | None = None) -> str:
     """The grant's row scope as a SQL predicate over the snapshot's columns (``true`` without a scope)."""
+    return rows_sql(grant.row_scope or {}, columns, alias=alias)
+
+
+def rows_sql(row_scope: Mapping[str, Iterable[Any]], columns: Iterable[Column], *, alias: str | None = None) -> str:
+    """A row scope ({label: allowed values}) as a SQL predicate over the snapshot's columns (``true`` if empty)."""
     by_label = {c.label: c for c in columns}
     parts = []
-    for label, allowed in sorted((grant.row_scope or {}).items()):
+    for label, allowed in sorted(row_scope.items()):
         column = by_label.get(label)
         values = sorted({str(a) for a in allowed or []})
         if column is None or not values:
@@ -171,6 +176,13 @@ def read_sql(path: Path) -> str:
 def view_sql(grant: Grant, served: grants.Served, path: Path) -> str:
     """SELECT of the grant's view over ``path``: granted labels, masked, rows in scope. Two levels: the inner
     one reads the rows in scope and computes each masked value's text once, the outer one masks it."""
+    return select_sql(served, path, where=scope_sql(grant, served.columns))
+
+
+def select_sql(served: grants.Served, path: Path, *, where: str = "true") -> str:
+    """SELECT over ``path`` of ``served.granted`` by label, ``served.masked`` masked, rows where ``where`` (a
+    predicate over the snapshot's columns, e.g. :func:`rows_sql`), in the snapshot's order — the one projection
+    behind a grant's view and the open data portal's rows."""
     inner, outer = [], []
     for i, c in enumerate(served.granted):
         name = f"_g{i}"
@@ -182,7 +194,7 @@ def view_sql(grant: Grant, served: grants.Served, path: Path) -> str:
             inner.append(f"{sql_ident(c.name)} AS {name}")
             outer.append(f"{name} AS {sql_ident(c.label)}")
     return (f"SELECT {', '.join(outer)} FROM (SELECT {', '.join(inner)} FROM {read_sql(path)} "
-            f"WHERE {scope_sql(grant, served.columns)}) AS _granted")
+            f"WHERE {where}) AS _granted")
 
 
 def connect(*, threads: int = THREADS, memory_limit: str = MEMORY_LIMIT,
