@@ -107,3 +107,17 @@ def test_r_opn_6_open_entries_query_matches_is_open(f, db, tmp_path):
     assert [v.number for v in datasets.versions(db, dataset=ds)] == [1]
     with pytest.raises(NotFound):
         datasets.version(db, dataset=ds, number=9)
+
+
+def test_r_opn_1_the_catalogue_search_searches_within_the_open_entries(f, db, tmp_path):
+    from gongshu.catalog.service import search
+    from gongshu.kit.pagination import Page
+
+    w = open_world(f, db, tmp_path, load=False)
+    published(db, w.c, open_type="无条件开放")  # the same name, published but not opened
+    for q, filters in (("人口", {}), ("", {}), ("", {"open_type": ["无条件开放"]}), ("huji", {})):
+        everything = search.search(db, actor=None, q=q, filters=filters, page=Page(1, 20))
+        portal = search.search(db, actor=None, q=q, filters=filters, page=Page(1, 20),
+                               within=datasets.opened_ids_select())
+        assert everything.total == 2 and [h.entry_id for h in portal.hits] == [w.entry.id], (q, filters)
+        assert portal.total == 1 and dict(portal.facets["open_type"]) == {"无条件开放": 1}, (q, filters)

@@ -368,8 +368,9 @@ def _direct(groups: list[synonyms.Group]) -> list[textsearch.QueryTerm]:
     return [t for g in groups for t in g.words]
 
 
-def _matched(dialect: str, groups: list[synonyms.Group], public: bool, cols: list) -> Select:
-    """SELECT ``cols`` (of the narrow doc table) FROM the entries the query matches and the actor may see."""
+def _matched(dialect: str, groups: list[synonyms.Group], public: bool, cols: list, within: Select | None = None) -> Select:
+    """SELECT ``cols`` (of the narrow doc table) FROM the entries the query matches and the actor may see (and,
+    with ``within``, whose ids that SELECT returns)."""
     stmt = select(*cols)
     if groups and dialect == "sqlite":
         stmt = stmt.select_from(_FTS.join(_DOC, _DOC.c.entry_id == _FTS.c.rowid)).where(
@@ -380,6 +381,8 @@ def _matched(dialect: str, groups: list[synonyms.Group], public: bool, cols: lis
         stmt = stmt.select_from(_DOC)
     if public:
         stmt = stmt.where(_DOC.c.is_public == true())
+    if within is not None:
+        stmt = stmt.where(_DOC.c.entry_id.in_(within))
     return stmt
 
 
@@ -437,7 +440,7 @@ def _stored(key: str, public: bool):
 
 
 def _search_statement(dialect: str, groups: list[synonyms.Group], public: bool, filters: dict[str, list[str]],
-                      page: Page):
+                      page: Page, within: Select | None = None):
     """One statement for the total, every facet's counts and the page's entry ids (in order).
 
     Rows ``(facet, value, n, rank)``: ``("_total", "", total, NULL)``, ``(facet, value, count, NULL)`` and
@@ -445,9 +448,10 @@ def _search_statement(dialect: str, groups: list[synonyms.Group], public: bool, 
     the rows that some count needs (those failing at most one filter); each facet's counts apply every
     other facet's filter; the hits apply them all. Without words, a facet whose counts need no filter
     is read from ``catalog_search_count`` instead of counting the whole index; on the landing page (no
-    words, no filters) that is every count, and the page is read in name order.
+    words, no filters) that is every count, and the page is read in name order. With ``within`` (a subset of
+    the entries, e.g. the open data portal's) every count is computed.
     """
-    if not groups and not filters:
+    if not groups and not filters and within is None:
         first = (select(_DOC.c.entry_id, _DOC.c.name).where(*([_DOC.c.is_public == true()] if public else []))
                  .order_by(_DOC.c.name, _DOC.c.entry_id).limit(page.size).offset(page.offset).subquery())
         return union_all(_stored(TOTAL, public), *[_stored(k, public) for k in FACETS],
@@ -458,13 +462,13 @@ def _search_statement(dialect: str, groups: list[synonyms.Group], public: bool, 
     miss = [case(*[(not_(c), literal(k)) for k, c in conds.items()], else_=null()).label("miss")] \
         if conds and dialect == "postgresql" else []
     inner = _matched(dialect, groups, public, [_DOC.c.entry_id, _DOC.c.name, _rank(dialect, groups).label("rank"),
-                                              *[_DOC.c[c] for c in facet_cols], *miss])
-    if len(conds) == 1 and not groups:  # that facet's own counts come from the stored counts
+                                              *[_DOC.c[c] for c in facet_cols], *miss], within)
+    if len(conds) == 1 and not groups and within is None:  # that facet's own counts come from the stored counts
         inner = inner.where(*conds.values())
     elif len(conds) > 1:
         inner = inner.where(or_(*[and_(*(c for j, c in conds.items() if j != k)) for k in conds]))
     m = inner.cte("m").prefix_with("MATERIALIZED")
-    computed = [k for k in FACETS if groups or _filter_conds(m.c, filters, skip=k)]
+    computed = [k for k in FACETS if groups or within is not None or _filter_conds(m.c, filters, skip=k)]
     branches = [_stored(k, public) for k in FACETS if k not in computed]
     if dialect == "postgresql":
         branches.append(_grouping_sets(m, computed, list(conds)))
@@ -506,8 +510,9 @@ HIT_COLUMNS = ("entry_id", "code", "name", "org_name", "resource_attr", "topic",
 
 
 def search(session: Session, *, actor: Actor | None, q: str = "", filters: dict[str, list[str]] | None = None,
-           page: Page, expand: bool = True) -> SearchResult:
-    """Search published entries. ``actor=None`` is the public; ``expand=False`` leaves the dictionary out.
+           page: Page, expand: bool = True, within: Select | None = None) -> SearchResult:
+    """Search published entries. ``actor=None`` is the public; ``expand=False`` leaves the dictionary out;
+    ``within``: a SELECT of entry ids to search among (the open data portal passes its open entries).
 
     Two statements: the total, the facet counts and the page's ids in one; the page's display columns
     (and, with words, one small read of the synonym dictionary).
@@ -524,7 +529,7 @@ def search(session: Session, *, actor: Actor | None, q: str = "", filters: dict[
     counts: dict[str, list[tuple[str, int]]] = {k: [] for k in FACETS}
     total = 0
     ids: list[tuple[float, str, int]] = []
-    for facet, value, n, rank in session.execute(_search_statement(dialect, groups, public, filters, page)):
+    for facet, value, n, rank in session.execute(_search_statement(dialect, groups, public, filters, page, within)):
         if facet == TOTAL:
             total = int(n)
         elif facet == HIT:
