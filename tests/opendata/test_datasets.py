@@ -102,6 +102,8 @@ def test_r_opn_6_open_entries_query_matches_is_open(f, db, tmp_path):
     open_entry(db, w.c, other)
     assert datasets.opened_ids(db) == {w.entry.id, other.id}
     ds = datasets.get(db, ref=w.entry.code)
+    assert datasets.get(db, ref=datasets.slug(w.entry.code)).entry.id == w.entry.id == datasets.get(db, ref=str(w.entry.id)).entry.id
+    assert "/" not in datasets.slug(w.entry.code)
     served = datasets.served(db, dataset=ds)
     assert served.version.number == 1 and [c.label for c in served.granted] == [i["name"] for i in ds.items]
     assert [v.number for v in datasets.versions(db, dataset=ds)] == [1]

@@ -85,9 +85,18 @@ def public_items(snapshot: dict) -> list[dict]:
 _MISSING = ("没有该开放数据集（可能尚未开放或已停止开放）", "No such open dataset (it may not be open yet, or no longer)")
 
 
+def slug(code: str) -> str:
+    """A dataset's name in URLs and in the CKAN API: its catalogue code with ``/`` as ``-``
+    (``101001/00001`` → ``101001-00001``; codes are digits and one slash)."""
+    return code.replace("/", "-")
+
+
 def entry_of(session: Session, *, ref: str | int) -> Any:
-    """The open entry by id or code (the same 404 for one that does not exist and one that is not open)."""
+    """The open entry by id, code or :func:`slug` (the same 404 for one that does not exist and one that is
+    not open)."""
     text = str(ref).strip()
+    if "/" not in text and "-" in text:
+        text = text.replace("-", "/")
     entry = None
     if text.isdigit() and len(text) < 12:
         if is_open(session, entry_id=int(text)):
@@ -106,7 +115,7 @@ def latest_review(session: Session, *, entry_id: int) -> OpeningReview | None:
 
 
 def get(session: Session, *, ref: str | int) -> Dataset:
-    """The open dataset ``ref`` (id or code); :class:`NotFound` when it is not open."""
+    """The open dataset ``ref`` (id, code or slug); :class:`NotFound` when it is not open."""
     entry = entry_of(session, ref=ref)
     snap = catalog_entries.published_snapshot(session, entry_id=entry.id)
     review = latest_review(session, entry_id=entry.id)
