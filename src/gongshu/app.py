@@ -32,6 +32,10 @@ from gongshu.kit import textsearch
 from gongshu.kit.context import new_request_id
 from gongshu.library import views as library_views
 from gongshu.library import views_more as library_more_views
+from gongshu.opendata import api as opendata_api
+from gongshu.opendata import ckan as opendata_ckan
+from gongshu.opendata import dcat as opendata_dcat
+from gongshu.opendata import views as opendata_views
 from gongshu.sharing import api as sharing_api
 from gongshu.sharing import api_share as sharing_api_share
 from gongshu.sharing import views as sharing_views
@@ -51,6 +55,7 @@ ROUTERS = [
     library_more_views.router,
     library_views.router,
     sharing_views.router, sharing_api.router,
+    opendata_views.router, opendata_api.router, opendata_ckan.router, opendata_dcat.router,
 ]
 
 _FIELD_ZH = {
