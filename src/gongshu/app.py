@@ -55,7 +55,8 @@ ROUTERS = [
     library_more_views.router,
     library_views.router,
     sharing_views.router, sharing_api.router,
-    opendata_views.router, opendata_api.router, opendata_ckan.router, opendata_dcat.router,
+    opendata_api.router, opendata_ckan.router, opendata_dcat.router,
+    opendata_views.router,  # after dcat: /open/datasets/{ref} would also match {ref}.jsonld
 ]
 
 _FIELD_ZH = {

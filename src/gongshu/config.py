@@ -13,6 +13,8 @@ class Settings(BaseSettings):
 
     #: where the embedded default keeps its files (SQLite database, uploads, snapshots)
     data_dir: Path = Path("gongshu-data")
+    #: the open data portal's name, cited in the attribution users of open data give (R-OPN-8)
+    portal_name: str = "公共数据开放平台"
     #: SQLAlchemy URL; empty means SQLite in data_dir
     database_url: str = ""
     #: secret for signing cookies; generated into data_dir when empty

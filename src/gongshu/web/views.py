@@ -84,7 +84,7 @@ def switch_lang(lang: str, next: str | None = None) -> Response:
 def home(request: Request, actor: Actor | None = Depends(optional_actor)) -> Response:
     if actor is not None:
         return RedirectResponse("/workbench", status_code=303)
-    return RedirectResponse("/catalog", status_code=303)
+    return RedirectResponse("/open", status_code=303)
 
 
 @router.get("/workbench", response_class=HTMLResponse)

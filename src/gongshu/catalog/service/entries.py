@@ -188,13 +188,22 @@ def published(session: Session) -> list[CatalogEntry]:
                                 .order_by(CatalogEntry.code)))
 
 
-def ids_where(*, statuses: Sequence[str], open_types: Sequence[str] | None = None) -> Select:
-    """SELECT of the ids of entries in ``statuses`` (and, if given, with one of ``open_types``): for other
-    domains' queries over entries (the open data portal)."""
+def ids_where(*, statuses: Sequence[str], open_types: Sequence[str] | None = None,
+              org_id: int | None = None) -> Select:
+    """SELECT of the ids of entries in ``statuses`` (and, if given, with one of ``open_types``, of department
+    ``org_id``): for other domains' queries over entries (the open data portal)."""
     stmt = select(CatalogEntry.id).where(CatalogEntry.status.in_(tuple(statuses)))
     if open_types is not None:
         stmt = stmt.where(CatalogEntry.open_type.in_(tuple(open_types)))
+    if org_id is not None:
+        stmt = stmt.where(CatalogEntry.org_id == org_id)
     return stmt
+
+
+def newest(session: Session, *, within: Select, limit: int = 10) -> list[CatalogEntry]:
+    """The most recently published of the entries whose ids ``within`` selects."""
+    return list(session.scalars(select(CatalogEntry).where(CatalogEntry.id.in_(within))
+                                .order_by(CatalogEntry.published_at.desc(), CatalogEntry.id.desc()).limit(limit)))
 
 
 def load_many(session: Session, *, entry_ids: Sequence[int]) -> dict[int, CatalogEntry]:

@@ -23,6 +23,7 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from gongshu.catalog.service import entries as catalog_entries
+from gongshu.config import get_settings
 from gongshu.errors import Forbidden, NotFound
 from gongshu.ingest.service import spec as ingest_spec
 from gongshu.ingest.service import versions as ingest_versions
@@ -167,3 +168,21 @@ def mask(dataset: Dataset, row: dict[str, Any]) -> dict[str, Any]:
     items = {it["name"]: it for it in dataset.snapshot["items"]}
     return {i["name"]: grants.mask_value(i["name"], row.get(i["name"]), items.get(i["name"])) if i["masked"]
             else row.get(i["name"]) for i in dataset.items}
+
+
+#: the licence of 无条件开放 data: anyone may use it, citing the source (R-OPN-8); 有条件开放 data is used under
+#: the data use agreement its applicant accepted
+OPEN_LICENCE = {"id": "CC-BY-4.0", "title": "知识共享署名 4.0 国际许可协议（CC BY 4.0）",
+                "title_en": "Creative Commons Attribution 4.0 International",
+                "url": "https://creativecommons.org/licenses/by/4.0/"}
+AGREEMENT_LICENCE = {"id": "gongshu-data-use-agreement", "title": "数据使用协议（有条件开放，经申请同意后使用）",
+                     "title_en": "Data use agreement (conditional opening, by approved application)", "url": ""}
+
+
+def licence(dataset: Dataset) -> dict[str, str]:
+    return AGREEMENT_LICENCE if dataset.conditional else OPEN_LICENCE
+
+
+def attribution(dataset: Dataset) -> str:
+    """The text users of the data cite (R-OPN-8)."""
+    return f"数据来源：{dataset.snapshot['org_name']}，《{dataset.snapshot['name']}》，{get_settings().portal_name}"

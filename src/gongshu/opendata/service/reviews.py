@@ -6,7 +6,7 @@ audited in its transaction; a submission puts an item in the authority's inbox, 
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from gongshu.audit import service as audit
@@ -135,3 +135,17 @@ def list_reviews(session: Session, *, actor: Actor, status: str | None = None, l
     if status:
         stmt = stmt.where(OpeningReview.status == status)
     return list(session.scalars(stmt))
+
+
+def candidates(session: Session, *, actor: Actor) -> list:
+    """The actor's department's published entries that may be opened and have no pending or approved review
+    (what its data officer may submit)."""
+    require(actor, "opendata.review.submit", org_id=actor.org_id)
+    ids = list(session.scalars(catalog_entries.ids_where(statuses=PUBLISHED, open_types=OPEN_TYPES,
+                                                          org_id=actor.org_id)))
+    busy = set(session.scalars(select(OpeningReview.entry_id).where(
+        OpeningReview.entry_id.in_(ids), OpeningReview.status.in_(("submitted", "approved")),
+        OpeningReview.id.in_(select(func.max(OpeningReview.id)).group_by(OpeningReview.entry_id))))) if ids else set()
+    free = [i for i in ids if i not in busy]
+    entries = catalog_entries.load_many(session, entry_ids=free) if free else {}
+    return sorted(entries.values(), key=lambda e: e.code)

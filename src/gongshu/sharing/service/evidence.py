@@ -40,7 +40,7 @@ from datetime import time as dtime
 from typing import Any
 
 from cryptography.hazmat.primitives import hashes, hmac
-from sqlalchemy import Connection, Select, insert, or_, select
+from sqlalchemy import Connection, Select, func, insert, or_, select
 from sqlalchemy.orm import Session
 
 from gongshu.audit import service as audit
@@ -63,7 +63,8 @@ declare("sharing.access.view", "查看本部门作为使用方或数源方的共
 
 SUBJECT_PURPOSE = "sharing.subject-digest"
 SEAL_ACTION = "sharing.access.seal"
-OPERATIONS = ("lookup", "batch", "query", "verify", "exchange", "analysis")
+OPERATIONS = ("lookup", "batch", "query", "verify", "exchange", "analysis",
+              "open_view", "open_preview", "open_rows", "open_download")  # the last four: open data (R-OPN-7)
 RESULTS = ("ok", "denied", "not_found", "error")
 #: how long a caller waits for its batch to commit before giving up (503)
 WAIT_SECONDS = 5.0
@@ -603,4 +604,21 @@ def subjects_of(session: Session, *, event_ids: Sequence[int]) -> dict[int, list
                                            .where(AccessSubject.event_id.in_(list(event_ids)))
                                            .order_by(AccessSubject.event_id, AccessSubject.key_digest)):
             out[event_id].append(d)
+    return out
+
+
+def counts(session: Session, *, operations: Sequence[str], entry_ids: Sequence[int] | None = None,
+           result: str | None = "ok") -> dict[int, dict[str, int]]:
+    """Access events per entry and operation (by default only those served): public usage statistics of open
+    data (R-OPN-7). ``entry_ids``: only these entries (else every entry with such events)."""
+    stmt = (select(AccessEvent.entry_id, AccessEvent.operation, func.count())
+            .where(AccessEvent.operation.in_(tuple(operations)), AccessEvent.entry_id.is_not(None))
+            .group_by(AccessEvent.entry_id, AccessEvent.operation))
+    if result is not None:
+        stmt = stmt.where(AccessEvent.result == result)
+    if entry_ids is not None:
+        stmt = stmt.where(AccessEvent.entry_id.in_(list(entry_ids)))
+    out: dict[int, dict[str, int]] = {}
+    for entry_id, operation, n in session.execute(stmt):
+        out.setdefault(entry_id, {})[operation] = int(n)
     return out
