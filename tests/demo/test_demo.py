@@ -44,6 +44,7 @@ from gongshu.cli import main
 from gongshu.config import get_settings
 from gongshu.demo import cli as demo_cli
 from gongshu.demo.city import DEMO_PASSWORD, ELEMENT_BY_NAME, usccs
+from gongshu.demo.opendata import seed_opendata
 from gongshu.demo.seed import entry_codes, seed_demo
 from gongshu.demo.sharing import seed_sharing
 from gongshu.kit import workdays
@@ -51,7 +52,7 @@ from gongshu.kit.identifiers import is_valid_uscc
 from gongshu.tasks import service as tasks_service
 from gongshu.tasks.models import CalendarYear, Supervision, Task
 
-_ENV = ("GONGSHU_DATA_DIR", "GONGSHU_DATABASE_URL")
+_ENV = ("GONGSHU_DATA_DIR", "GONGSHU_DATABASE_URL", "GONGSHU_PORTAL_NAME")
 
 
 @pytest.fixture(scope="module")
@@ -290,6 +291,7 @@ def test_same_seed_same_city(demo, session_factory):
     seeds the share requests (after the data, none here with --persons 0)."""
     seed_demo(session_factory)
     seed_sharing(session_factory)
+    seed_opendata(session_factory)
     with session_factory() as again, demo[3]() as first:
         a, b = _fingerprint(first), _fingerprint(again)
     for key in a:
@@ -306,3 +308,19 @@ def test_demo_seeds_in_a_year_the_packaged_calendar_does_not_know(session_factor
         assert sorted(declared) == [2027, 2028] and "放假办法" in declared[2027] and "国务院办公厅通知" in declared[2027]
         cal = tasks_service.calendar(s)
         assert not cal.is_workday(date(2027, 2, 5)) and cal.is_workday(date(2027, 2, 9))
+
+
+def test_r_opn_6_demo_opens_data_after_reviews_in_every_state(demo, dsession):
+    from gongshu.opendata.models import OpeningReview
+    from gongshu.opendata.service import datasets
+    from gongshu.tasks.models import Task
+
+    assert "开放数据 · open data" in demo[1]
+    statuses = [r.status for r in dsession.scalars(select(OpeningReview))]
+    assert {"approved", "submitted", "returned"} <= set(statuses) and statuses.count("approved") >= 5
+    pending = dsession.scalar(select(OpeningReview).where(OpeningReview.status == "submitted"))
+    assert dsession.scalar(select(Task).where(Task.kind == "opendata.review", Task.subject_id == str(pending.id),
+                                              Task.status == "open")) is not None
+    opened = datasets.opened_ids(dsession)
+    assert opened and all(dsession.get(CatalogEntry, i).open_type != "不予开放" for i in opened)
+    assert {dsession.get(CatalogEntry, i).open_type for i in opened} == {"无条件开放", "有条件开放"}

@@ -14,6 +14,7 @@ from sqlalchemy import Engine
 from gongshu.config import get_settings
 from gongshu.db import make_engine, session_factory, set_engine, upgrade
 from gongshu.demo.city import CITY, DEFAULT_SEED, DEMO_PASSWORD
+from gongshu.demo.opendata import seed_opendata, use_portal_name
 from gongshu.demo.resources import DemoData, load_demo_data
 from gongshu.demo.seed import DemoCity, seed_demo
 from gongshu.demo.sharing import grant_counts, seed_sharing
@@ -125,6 +126,7 @@ def demo(data_dir: Path, port: int, no_serve: bool, force: bool, seed: int, pers
         click.echo("注意：演示数据总是写入数据目录中的 SQLite，忽略 GONGSHU_DATABASE_URL · "
                    "note: the demo always uses SQLite in the data directory and ignores GONGSHU_DATABASE_URL", err=True)
     path = prepare_data_dir(data_dir, force=force)
+    use_portal_name()
     engine = use_data_dir(path)
     click.echo(f"正在迁移数据库并生成演示数据… · migrating and seeding {path / DB_FILE} …")
     try:
@@ -136,6 +138,9 @@ def demo(data_dir: Path, port: int, no_serve: bool, force: bool, seed: int, pers
             click.echo(data_summary(data))
         shares = seed_sharing(session_factory())
         click.echo(sharing_summary(shares, grant_counts(session_factory())))
+        opened = seed_opendata(session_factory())
+        click.echo(f"开放数据 · open data: 已开放 {opened['approved']} 个数据集 · {opened['approved']} datasets open "
+                   f"(待审定 awaiting decision {opened['submitted']}, 已退回 returned {opened['returned']})")
     except GongshuError as exc:
         raise click.ClickException(
             f"{exc.message}\n{exc.message_en}\n"
