@@ -36,6 +36,7 @@ from gongshu.opendata import api as opendata_api
 from gongshu.opendata import ckan as opendata_ckan
 from gongshu.opendata import dcat as opendata_dcat
 from gongshu.opendata import views as opendata_views
+from gongshu.opendata import views_accounts as opendata_accounts
 from gongshu.sharing import api as sharing_api
 from gongshu.sharing import api_share as sharing_api_share
 from gongshu.sharing import views as sharing_views
@@ -55,7 +56,7 @@ ROUTERS = [
     library_more_views.router,
     library_views.router,
     sharing_views.router, sharing_api.router,
-    opendata_api.router, opendata_ckan.router, opendata_dcat.router,
+    opendata_api.router, opendata_ckan.router, opendata_dcat.router, opendata_accounts.router,
     opendata_views.router,  # after dcat: /open/datasets/{ref} would also match {ref}.jsonld
 ]
 
@@ -103,7 +104,7 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _login(request: Request, exc: LoginRequired) -> Response:
         if _wants_json(request):
             return _error_response(request, 401, exc.to_dict())
-        return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
+        return RedirectResponse(f"{exc.login_url}?next={request.url.path}", status_code=303)
 
     @app.exception_handler(GongshuError)
     async def _gongshu(request: Request, exc: GongshuError) -> Response:

@@ -128,6 +128,19 @@ def create_user(session: Session, *, actor: Actor, username: str, display_name: 
     return user
 
 
+def hash_password(password: str) -> str:
+    """An argon2 hash of ``password`` (for other kinds of accounts, e.g. the open data portal's)."""
+    return _hasher.hash(password)
+
+
+def password_ok(password_hash: str, password: str) -> bool:
+    """Whether ``password`` matches ``password_hash`` (argon2; any malformed hash is a mismatch)."""
+    try:
+        return _hasher.verify(password_hash, password or "")
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False
+
+
 def authenticate(session: Session, *, username: str, password: str) -> User:
     """Check a password; lock the account for a while after repeated failures."""
     user = session.scalar(select(User).where(User.username == username))

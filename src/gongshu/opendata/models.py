@@ -1,10 +1,10 @@
-"""Open data (R-OPN-6): the confidentiality review and risk assessment recorded before an entry is opened."""
+"""Open data: the review before opening (R-OPN-6), the portal's accounts and API keys (R-OPN-3)."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Integer, String, Text
+from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from gongshu.db import Base, UTCDateTime, utcnow
@@ -34,3 +34,65 @@ class OpeningReview(Base):
     decided_by: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"), nullable=True)
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     note: Mapped[str] = mapped_column(Text, default="")  # the decision's reasons (required to return or close)
+
+
+# Public accounts (R-OPN-3) ---------------------------------------------------------------------------------
+
+ACCOUNT_KINDS = {"person": ("自然人", "Natural person"), "legal": ("法人或其他组织", "Legal person or organisation")}
+
+
+class OpenAccount(Base):
+    """An account of the open data portal: a natural person or a legal person. Not a staff user: it never reaches
+    the workbench. Real-name verification checks the ID number (or USCC) and name against the person (or
+    legal-entity) library; the identifier is kept only masked and as an HMAC-SM3 digest."""
+
+    __tablename__ = "open_account"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(10))  # person / legal
+    username: Mapped[str] = mapped_column(String(40), unique=True)
+    display_name: Mapped[str] = mapped_column(String(100))
+    email: Mapped[str] = mapped_column(String(200), default="")
+    password_hash: Mapped[str] = mapped_column(String(200))
+    #: real name: the verified name, the identifier masked (ID number) or in clear (USCC), its digest
+    real_name: Mapped[str] = mapped_column(String(200), default="")
+    identifier_shown: Mapped[str] = mapped_column(String(18), default="")
+    identifier_digest: Mapped[str | None] = mapped_column(String(64), nullable=True, unique=True)
+    verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    verify_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class OpenSession(Base):
+    """A signed-in portal session (cookie ``gongshu_open``): its token and CSRF token, stored hashed / as is."""
+
+    __tablename__ = "open_session"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("open_account.id", ondelete="CASCADE"), index=True)
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+API_SCOPES = {"rows": ("行查询接口", "Row queries"), "download": ("下载", "Downloads")}
+
+
+class OpenApiKey(Base):
+    """An API key of a portal account: scoped, expiring, stored as its SM3 hash, rate-limited per key."""
+
+    __tablename__ = "open_api_key"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("open_account.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    prefix: Mapped[str] = mapped_column(String(16), unique=True)
+    key_hash: Mapped[str] = mapped_column(String(64))
+    scopes: Mapped[list[str]] = mapped_column(JSON)
+    rate_per_minute: Mapped[int] = mapped_column(Integer, default=60)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

@@ -40,9 +40,10 @@ def dataset_url(code: str) -> str:
 
 def _viewed(session: Session, actor: Actor | None, ds: datasets.Dataset, operation: str, rows_shown: int = 0,
             items: tuple[str, ...] = ()) -> None:
-    """Log a page view (R-OPN-7) once the page's transaction has ended (the group-commit writer writes it)."""
+    """Log a page view (R-OPN-7) once the page's transaction has ended: the page is sent when its access event
+    is committed (the group-commit writer's batch), as every read of the data is."""
     session.commit()
-    evidence.submit(evidence.Access(
+    evidence.record(evidence.Access(
         operation=operation, result="ok", entry_id=ds.entry.id, source_org_id=ds.entry.org_id,
         end_user=actor.username if actor else "公众", purpose="open", items=items, rows=rows_shown))
 

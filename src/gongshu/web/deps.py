@@ -62,7 +62,9 @@ templates.env.globals.update(
 
 
 class LoginRequired(Unauthenticated):
-    """Raised by page dependencies; the error handler redirects to the login page."""
+    """Raised by page dependencies; the error handler redirects to the login page (``login_url``)."""
+
+    login_url = "/login"
 
 
 def get_db() -> Iterator[Session]:
@@ -78,11 +80,22 @@ def get_db() -> Iterator[Session]:
         session.close()
 
 
-def _bearer(request: Request) -> str | None:
+#: keys of the open data portal's accounts (``gso_…``): not staff tokens, read by the portal's API itself
+PORTAL_KEY_PREFIX = "gso_"
+
+
+def bearer(request: Request) -> str | None:
+    """The token sent as ``Authorization: Bearer …`` or ``X-Api-Key`` (staff tokens and portal keys alike)."""
     auth = request.headers.get("authorization", "")
     if auth.lower().startswith("bearer "):
         return auth[7:].strip()
     return request.headers.get("x-api-key") or None
+
+
+def _bearer(request: Request) -> str | None:
+    token = bearer(request)
+    return None if token and token.startswith(PORTAL_KEY_PREFIX) else token
+
 
 
 async def _check_csrf(request: Request, expected: str) -> None:
@@ -96,6 +109,10 @@ async def _check_csrf(request: Request, expected: str) -> None:
     if not sent or not secrets.compare_digest(str(sent), expected):
         raise Forbidden("表单已失效或来源不明（CSRF 校验失败），请刷新页面后重试",
                         "The form expired or came from elsewhere (CSRF check failed); reload and try again")
+
+
+#: the CSRF check of a signed-in form (the portal's account pages use it with their own session's token)
+check_csrf = _check_csrf
 
 
 async def optional_actor(request: Request, session: Session = Depends(get_db)) -> Actor | None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -42,6 +44,24 @@ def _mask(attr: dict, value: str | None) -> tuple[str, bool]:
     table = code_table_for(attr["name"])
     label = CODE_TABLES[table].label(value) if table and table != "division" else None
     return (f"{value}（{label}）" if label else value), False
+
+
+def name_matches(session: Session, *, kind: str, subject: str, name: str, attributes: Sequence[str]) -> bool | None:
+    """Whether the current ``kind`` library's record of ``subject`` has ``name`` in one of ``attributes``
+    (compared trimmed); None when there is no such library or no such subject. Only the answer leaves: for
+    real-name verification (the caller logs and limits the attempts)."""
+    lib = current_build(session, kind=kind)
+    if lib is None:
+        return None
+    attrs = [a for a in lib.attributes if a["name"] in attributes]
+    if not attrs:
+        return None
+    columns = [Column("k", "主体标识", "C", key=True)] + [Column(a["column"], a["name"], "C") for a in attrs]
+    rows = registry.get_store().lookup(lib.table_name, columns, {"k": subject.strip().upper()})
+    if not rows:
+        return None
+    wanted = (name or "").strip()
+    return any((rows[0].get(a["column"]) or "").strip() == wanted for a in attrs)
 
 
 def record(session: Session, *, actor: Actor, kind: str, subject: str) -> dict:
