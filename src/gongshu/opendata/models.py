@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, Text
+from sqlalchemy import JSON, Boolean, Date, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from gongshu.db import Base, UTCDateTime, utcnow
@@ -96,3 +96,39 @@ class OpenApiKey(Base):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+# Applications for conditionally open data (R-OPN-2) ------------------------------------------------------------
+
+#: submitted → approved (awaiting the applicant's acceptance of the agreement) → active → expired | revoked;
+#: submitted → refused | withdrawn
+APPLICATION_STATUS = {"submitted": ("待审核", "Awaiting review"), "approved": ("已同意，待签署协议", "Approved, agreement "
+                      "to accept"), "active": ("使用中", "Active"), "refused": ("不予同意", "Refused"),
+                      "withdrawn": ("已撤回", "Withdrawn"), "revoked": ("已撤销", "Revoked"),
+                      "expired": ("已到期", "Expired")}
+
+
+class OpenApplication(Base):
+    """An account's application for a conditionally open dataset: purpose, technical capability and security
+    measures; the source department's decision (with a deadline in working days); the applicant's acceptance
+    of the data use agreement (its version and SM3); the term."""
+
+    __tablename__ = "open_application"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("open_account.id", ondelete="CASCADE"), index=True)
+    entry_id: Mapped[int] = mapped_column(ForeignKey("catalog_entry.id", ondelete="CASCADE"), index=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("org.id"), index=True)  # the source department
+    purpose: Mapped[str] = mapped_column(Text)
+    capability: Mapped[str] = mapped_column(Text)
+    measures: Mapped[str] = mapped_column(Text)
+    delivery: Mapped[str] = mapped_column(String(10), default="download")  # download / api / both
+    status: Mapped[str] = mapped_column(String(10), default="submitted", index=True)
+    submitted_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    reply_due: Mapped[date | None] = mapped_column(Date, nullable=True)
+    decided_by: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"), nullable=True)
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    note: Mapped[str] = mapped_column(Text, default="")  # the decision's reasons (required to refuse or revoke)
+    expires_on: Mapped[date | None] = mapped_column(Date, nullable=True)
+    agreement_version: Mapped[str] = mapped_column(String(20), default="")
+    agreement_sm3: Mapped[str] = mapped_column(String(64), default="")
+    accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

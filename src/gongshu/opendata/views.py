@@ -18,8 +18,9 @@ from gongshu.catalog.service import entries as catalog_entries
 from gongshu.catalog.service import search
 from gongshu.errors import GongshuError, Invalid
 from gongshu.kit.pagination import Page
-from gongshu.opendata.models import REVIEW_STATUS, RISK_LEVELS
-from gongshu.opendata.service import datasets, portal, reviews
+from gongshu.opendata.models import APPLICATION_STATUS, REVIEW_STATUS, RISK_LEVELS, OpenAccount
+from gongshu.opendata.service import applications, datasets, portal, reviews
+from gongshu.opendata.views_accounts import portal_account
 from gongshu.sharing.service import evidence
 from gongshu.web.deps import get_db, optional_actor, page_actor, render
 from gongshu.web.views import WORKBENCH_LINKS
@@ -104,8 +105,11 @@ def search_page(request: Request, q: str = "", page: int = 1, session: Session =
 
 @router.get("/open/datasets/{ref}", response_class=HTMLResponse)
 def dataset_page(ref: str, request: Request, actor: Actor | None = Depends(optional_actor),
+                 account: OpenAccount | None = Depends(portal_account),
                  session: Session = Depends(get_db)) -> Response:
     ds = datasets.get(session, ref=ref)
+    mine = [a for a in applications.of_account(session, account=account) if a.entry_id == ds.entry.id] \
+        if account is not None and ds.conditional else []
     preview, preview_error = None, None
     # PREVIEW-WIRING: rows.preview(session, dataset=ds, limit=10) once opendata/service/rows.py lands
     context = {
@@ -115,6 +119,8 @@ def dataset_page(ref: str, request: Request, actor: Actor | None = Depends(optio
         "usage": portal.usage(session, entry_ids=[ds.entry.id]).get(ds.entry.id, {k: 0 for k in portal.USAGE}),
         "licence": datasets.licence(ds), "attribution": datasets.attribution(ds),
         "preview": preview, "preview_error": preview_error, "org": auth_service.get_org(session, ds.entry.org_id),
+        "account": account, "my_application": mine[0] if mine else None, "APP_STATUS": APPLICATION_STATUS,
+        "DELIVERY": applications.DELIVERY,
     }
     response = render(request, "opendata/dataset.html", context)
     _viewed(session, actor, ds, "open_view")

@@ -10,10 +10,11 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
+from gongshu.catalog.service import entries as catalog_entries
 from gongshu.config import get_settings
 from gongshu.errors import GongshuError, Invalid
-from gongshu.opendata.models import ACCOUNT_KINDS, API_SCOPES, OpenAccount
-from gongshu.opendata.service import accounts
+from gongshu.opendata.models import ACCOUNT_KINDS, API_SCOPES, APPLICATION_STATUS, OpenAccount
+from gongshu.opendata.service import accounts, applications
 from gongshu.web.deps import LoginRequired, check_csrf, get_db, render
 
 router = APIRouter(include_in_schema=False)
@@ -121,7 +122,12 @@ def logout(request: Request, account: OpenAccount = Depends(signed_in), session:
 
 def account_page(request: Request, session: Session, account: OpenAccount, *, error: GongshuError | None = None,
                  new_key: str = "", form: dict | None = None) -> Response:
+    mine = applications.of_account(session, account=account)
+    entries = catalog_entries.load_many(session, entry_ids=list({a.entry_id for a in mine})) if mine else {}
     resp = render(request, "opendata/account.html", {
+        "applications": mine, "app_entries": entries, "APP_STATUS": APPLICATION_STATUS,
+        "DELIVERY": applications.DELIVERY, "agreement": applications.agreement_text(),
+        "agreement_sm3": applications.agreement_sm3(),
         "account": account, "keys": accounts.keys_of(session, account=account), "error": error, "new_key": new_key,
         "form": form or {}, "KINDS": ACCOUNT_KINDS, "SCOPES": API_SCOPES, "attempts_left":
         accounts.MAX_VERIFY_ATTEMPTS - account.verify_attempts}, status_code=error.status if error else 200)

@@ -71,9 +71,47 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('open_api_key', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_open_api_key_account_id'), ['account_id'], unique=False)
+    op.create_table('open_application',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('account_id', sa.Integer(), nullable=False),
+    sa.Column('entry_id', sa.Integer(), nullable=False),
+    sa.Column('org_id', sa.Integer(), nullable=False),
+    sa.Column('purpose', sa.Text(), nullable=False),
+    sa.Column('capability', sa.Text(), nullable=False),
+    sa.Column('measures', sa.Text(), nullable=False),
+    sa.Column('delivery', sa.String(length=10), nullable=False),
+    sa.Column('status', sa.String(length=10), nullable=False),
+    sa.Column('submitted_at', UTCDateTime(timezone=True), nullable=False),
+    sa.Column('reply_due', sa.Date(), nullable=True),
+    sa.Column('decided_by', sa.Integer(), nullable=True),
+    sa.Column('decided_at', UTCDateTime(timezone=True), nullable=True),
+    sa.Column('note', sa.Text(), nullable=False),
+    sa.Column('expires_on', sa.Date(), nullable=True),
+    sa.Column('agreement_version', sa.String(length=20), nullable=False),
+    sa.Column('agreement_sm3', sa.String(length=64), nullable=False),
+    sa.Column('accepted_at', UTCDateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['account_id'], ['open_account.id'],
+                            name=op.f('fk_open_application_account_id_open_account'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['decided_by'], ['app_user.id'], name=op.f('fk_open_application_decided_by_app_user')),
+    sa.ForeignKeyConstraint(['entry_id'], ['catalog_entry.id'],
+                            name=op.f('fk_open_application_entry_id_catalog_entry'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['org_id'], ['org.id'], name=op.f('fk_open_application_org_id_org')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_open_application'))
+    )
+    with op.batch_alter_table('open_application', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_open_application_account_id'), ['account_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_open_application_entry_id'), ['entry_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_open_application_org_id'), ['org_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_open_application_status'), ['status'], unique=False)
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('open_application', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_open_application_status'))
+        batch_op.drop_index(batch_op.f('ix_open_application_org_id'))
+        batch_op.drop_index(batch_op.f('ix_open_application_entry_id'))
+        batch_op.drop_index(batch_op.f('ix_open_application_account_id'))
+    op.drop_table('open_application')
     with op.batch_alter_table('open_api_key', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_open_api_key_account_id'))
     op.drop_table('open_api_key')
