@@ -18,11 +18,11 @@ def test_demo_data_is_loaded_late_loads_flagged_and_libraries_built(session_fact
     data = load_demo_data(session_factory, folder=tmp_path / "files", persons=2000, entities=200)
     with session_factory() as s:
         loads = s.scalars(select(Load)).all()
-        assert len(loads) == data.files == 16
+        assert len(loads) == data.files == 17
         assert all(ld.status == "applied" for ld in loads), [(ld.filename, ld.status, ld.error) for ld in loads if ld.status != "applied"]
         read = sum(ld.rows_read for ld in loads)
         assert 0.003 < data.rejected / read < 0.03  # about 1 % planted defects, recorded as rejects
-        assert len(s.scalars(select(DataVersion)).all()) == 16
+        assert len(s.scalars(select(DataVersion)).all()) == 17
         assert data.late == 2 and len(s.scalars(select(LateLoad)).all()) == 2
         assert len(s.scalars(select(Task).where(Task.kind == "ingest.late")).all()) == 2
         person = s.scalar(select(LibraryBuild).where(LibraryBuild.kind == "person"))

@@ -201,6 +201,21 @@ def dibao(df: pl.DataFrame, ctx: Ctx) -> pl.DataFrame:
                     _d(_after(pl.lit(g.AS_OF) - pl.duration(days=3 * 365), pl.col("u3")), fmt).alias("认定日期"))
 
 
+def elderly_allowance(df: pl.DataFrame, ctx: Ctx) -> pl.DataFrame:
+    """高龄老年人口津贴发放名单 (民政局): everyone aged 80 and over, the month's allowance by age band — a list
+    the city publishes (open data, names and ID numbers masked)."""
+    df = ctx.draw(df, "elderly")
+    d = df.filter(pl.col("age") >= 80)
+    band = pl.when(pl.col("age") >= 100).then(pl.lit("100岁及以上")).when(pl.col("age") >= 90).then(pl.lit("90-99岁")) \
+        .otherwise(pl.lit("80-89岁"))
+    cents = pl.when(pl.col("age") >= 100).then(pl.lit(100_000)).when(pl.col("age") >= 90).then(pl.lit(30_000)) \
+        .otherwise(pl.lit(10_000))
+    town = pl.col("address").str.extract(r"市(.+?(?:街道|镇))", 1).fill_null("")
+    return d.select(pl.col("id").alias("公民身份号码"), pl.col("name").alias("姓名"), band.alias("年龄段"),
+                    town.alias("所在镇街"), g.money(cents).alias("月津贴金额"),
+                    pl.lit(g.AS_OF.strftime("%Y-%m")).alias("发放年月"))
+
+
 def disability(df: pl.DataFrame, ctx: Ctx) -> pl.DataFrame:
     """残疾人证信息 (残联): about 3 %; the certificate number is the ID number + category + grade (20 chars)."""
     df, fmt = ctx.draw(df, "disability"), ctx.fmt
