@@ -38,6 +38,7 @@ from gongshu.opendata import dcat as opendata_dcat
 from gongshu.opendata import views as opendata_views
 from gongshu.opendata import views_accounts as opendata_accounts
 from gongshu.opendata import views_applications as opendata_applications
+from gongshu.opendata import views_disclosure as opendata_disclosure
 from gongshu.sharing import api as sharing_api
 from gongshu.sharing import api_share as sharing_api_share
 from gongshu.sharing import views as sharing_views
@@ -59,6 +60,7 @@ ROUTERS = [
     sharing_views.router, sharing_api.router,
     opendata_api.router, opendata_ckan.router, opendata_dcat.router, opendata_accounts.router,
     opendata_applications.router,
+    opendata_disclosure.router,
     opendata_views.router,  # after dcat: /open/datasets/{ref} would also match {ref}.jsonld
 ]
 
