@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
+from gongshu.demo.opendata import seed_opendata
 from gongshu.demo.resources import MESSY_FILE, load_demo_data
 from gongshu.demo.seed import seed_demo
 from gongshu.demo.sharing import grant_counts, seed_sharing
@@ -42,3 +43,20 @@ def test_demo_data_is_loaded_late_loads_flagged_and_libraries_built(session_fact
         assert {"api", "exchange", "verify"} <= modes
         assert s.scalar(select(Task).where(Task.kind == "sharing.coordinate", Task.status == "open")) is not None
         assert s.scalar(select(ShareRequest).where(ShareRequest.demand_id.is_not(None))) is not None
+
+    # issue 10: the open datasets with data, the population list a citizen finds by 人口, 双公示 checked
+    opened = seed_opendata(session_factory)
+    assert opened["approved"] >= 5
+    with session_factory() as s:
+        from gongshu.catalog.service import search
+        from gongshu.kit.pagination import Page
+        from gongshu.opendata.models_disclosure import DisclosureCheck
+        from gongshu.opendata.service import datasets
+
+        found = search.search(s, actor=None, q="人口", page=Page(1, 20), within=datasets.opened_ids_select())
+        names = [h.name for h in found.hits]
+        assert "户籍人口高龄津贴发放名单" in names
+        elderly = datasets.get(s, ref=found.hits[names.index("户籍人口高龄津贴发放名单")].entry_id)
+        assert elderly.version is not None and {i["name"]: i["masked"] for i in elderly.items}["姓名"]
+        check = s.scalar(select(DisclosureCheck))
+        assert check is not None and check.rows_checked > 0 and check.rows_late > 0  # 2026 decisions, loaded in December

@@ -87,7 +87,7 @@ PERSON_SOURCES = (
            (("ric_checksum", ID), ("ric_region", ID), ("date", "参保日期")), "姓名"),
     Source("最低生活保障对象信息", "mzj_dibao", per.dibao, "csv", "utf-8", ISO,
            (("ric_checksum", ID), ("type", "月保障金额"), ("type", "保障人数"), ("date", "认定日期")), "姓名", late=True),
-    Source("高龄老年人口津贴发放名单", "mzj_gaoling", per.elderly_allowance, "csv", "utf-8", ISO,
+    Source("户籍人口高龄津贴发放名单", "mzj_gaoling", per.elderly_allowance, "csv", "utf-8", ISO,
            (("ric_checksum", ID),), "姓名"),
     Source("残疾人证信息", "cl_canjiren", per.disability, "xlsx", None, ISO,
            (("ric_checksum", ID), ("ric_region", ID), ("date", "发证日期")), "姓名"),

@@ -202,7 +202,7 @@ def dibao(df: pl.DataFrame, ctx: Ctx) -> pl.DataFrame:
 
 
 def elderly_allowance(df: pl.DataFrame, ctx: Ctx) -> pl.DataFrame:
-    """高龄老年人口津贴发放名单 (民政局): everyone aged 80 and over, the month's allowance by age band — a list
+    """户籍人口高龄津贴发放名单 (民政局): everyone aged 80 and over, the month's allowance by age band — a list
     the city publishes (open data, names and ID numbers masked)."""
     df = ctx.draw(df, "elderly")
     d = df.filter(pl.col("age") >= 80)

@@ -1,6 +1,7 @@
 """The demo city's open data (issue 10): reviews before opening (R-OPN-6) of its published entries whose open
 attribute allows it — most approved (open on the portal), one awaiting the authority's decision, one returned
-with reasons — and the portal's name."""
+with reasons —, its 双公示 penalty dataset flagged and checked against the 7-working-day deadline (R-OPN-9),
+and the portal's name."""
 
 from __future__ import annotations
 
@@ -17,12 +18,14 @@ from gongshu.demo.catalogue import ENTRIES
 from gongshu.demo.city import CITY
 from gongshu.demo.seed import entry_codes
 from gongshu.opendata.models import OpeningReview
-from gongshu.opendata.service import reviews
+from gongshu.opendata.service import datasets, disclosure, reviews
 
 PORTAL_NAME = f"{CITY}公共数据开放平台"
 #: entries left in other states to show the workflow (by name): awaiting the decision, returned
 PENDING = "医师执业注册信息"
 RETURNED = "道路运输经营许可信息"
+#: 双公示 datasets (R-OPN-9): (entry name, kind, the item holding the decision date)
+DISCLOSURE = (("市场监管行政处罚信息", "行政处罚", "处罚日期"),)
 
 
 def use_portal_name() -> None:
@@ -56,5 +59,11 @@ def seed_opendata(factory: sessionmaker[Session]) -> Counter:
                                       note="风险评估未说明经营者个人信息的脱敏方式，请补充后重新提交")
                 continue
             reviews.approve(s, actor=reviewer, review_id=r.id, note="同意开放")
+        for name, kind, item in DISCLOSURE:
+            entry = entries.find_by_code(s, code=codes[name])
+            if entry is not None and datasets.is_open(s, entry_id=entry.id):
+                flagged = disclosure.flag(s, actor=reviewer, entry_id=entry.id, kind=kind, date_item=item)
+                if datasets.get(s, ref=entry.id).version is not None:  # loaded (not with --persons 0)
+                    disclosure.check_now(s, actor=reviewer, dataset_id=flagged.id)
     with factory() as s:
         return Counter(s.scalars(select(OpeningReview.status)))
