@@ -39,6 +39,7 @@ from gongshu.opendata import views as opendata_views
 from gongshu.opendata import views_accounts as opendata_accounts
 from gongshu.opendata import views_applications as opendata_applications
 from gongshu.opendata import views_disclosure as opendata_disclosure
+from gongshu.opendata import views_feedback as opendata_feedback
 from gongshu.sharing import api as sharing_api
 from gongshu.sharing import api_share as sharing_api_share
 from gongshu.sharing import views as sharing_views
@@ -61,6 +62,7 @@ ROUTERS = [
     opendata_api.router, opendata_ckan.router, opendata_dcat.router, opendata_accounts.router,
     opendata_applications.router,
     opendata_disclosure.router,
+    opendata_feedback.router,  # before views: /open/datasets/{ref}/reports/new
     opendata_views.router,  # after dcat: /open/datasets/{ref} would also match {ref}.jsonld
 ]
 

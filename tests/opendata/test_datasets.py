@@ -123,3 +123,10 @@ def test_r_opn_1_the_catalogue_search_searches_within_the_open_entries(f, db, tm
                                within=datasets.opened_ids_select())
         assert everything.total == 2 and [h.entry_id for h in portal.hits] == [w.entry.id], (q, filters)
         assert portal.total == 1 and dict(portal.facets["open_type"]) == {"无条件开放": 1}, (q, filters)
+
+
+def test_r_opn_2_an_id_beyond_the_database_integer_is_simply_not_found(f, db, tmp_path):
+    open_world(f, db, tmp_path, load=False)
+    for ref in ("99999999999", "2147483648", "0", "-1", "", "101001-"):
+        with pytest.raises(NotFound):
+            datasets.get(db, ref=ref)

@@ -19,7 +19,7 @@ from gongshu.catalog.service import search
 from gongshu.errors import GongshuError, Invalid
 from gongshu.kit.pagination import Page
 from gongshu.opendata.models import APPLICATION_STATUS, REVIEW_STATUS, RISK_LEVELS, OpenAccount
-from gongshu.opendata.service import applications, datasets, portal, reviews
+from gongshu.opendata.service import adjustment, applications, datasets, portal, reviews
 from gongshu.opendata.views_accounts import portal_account
 from gongshu.sharing.service import evidence
 from gongshu.web.deps import get_db, optional_actor, page_actor, render
@@ -100,7 +100,8 @@ def search_page(request: Request, q: str = "", page: int = 1, session: Session =
     used = portal.usage(session, entry_ids=[h.entry_id for h in result.hits]) if result else {}
     return render(request, "opendata/search.html", {
         "result": result, "error": error, "query": query, "FACETS": FACETS, "dataset_url": dataset_url,
-        "OPEN_BADGE": OPEN_BADGE, "used": used}, status_code=error.status if error else 200)
+        "OPEN_BADGE": OPEN_BADGE, "used": used, "priority": adjustment.priority_entries(session)},
+        status_code=error.status if error else 200)
 
 
 @router.get("/open/datasets/{ref}", response_class=HTMLResponse)
@@ -119,6 +120,7 @@ def dataset_page(ref: str, request: Request, actor: Actor | None = Depends(optio
         "usage": portal.usage(session, entry_ids=[ds.entry.id]).get(ds.entry.id, {k: 0 for k in portal.USAGE}),
         "licence": datasets.licence(ds), "attribution": datasets.attribution(ds),
         "preview": preview, "preview_error": preview_error, "org": auth_service.get_org(session, ds.entry.org_id),
+        "priority": adjustment.priority_entries(session).get(ds.entry.id),
         "account": account, "my_application": mine[0] if mine else None, "APP_STATUS": APPLICATION_STATUS,
         "DELIVERY": applications.DELIVERY,
     }

@@ -99,8 +99,8 @@ def entry_of(session: Session, *, ref: str | int) -> Any:
     if "/" not in text and "-" in text:
         text = text.replace("-", "/")
     entry = None
-    if text.isdigit() and len(text) < 12:
-        if is_open(session, entry_id=int(text)):
+    if text.isdigit():
+        if int(text) < 2**31 and is_open(session, entry_id=int(text)):
             entry = catalog_entries.fetch(session, entry_id=int(text))
     else:
         found = catalog_entries.find_by_code(session, code=text) if text else None
