@@ -53,13 +53,14 @@ log = logging.getLogger("gongshu")
 
 ROUTERS = [
     sharing_api_share.router,  # first: applications' hot path; routing walks this list (~0.8 ms/call at the end)
+    opendata_api.router,  # the open data row API and downloads: the public's hot path
     web_views.router, auth_views.router, auth_api.router, audit_views.router, audit_api.router,
     tasks_views.router, tasks_api.router, catalog_views.router, catalog_api.router,
     ingest_views.router, ingest_api.router, ingest_api_pull.router, ingest_views_pull.router,
     library_more_views.router,
     library_views.router,
     sharing_views.router, sharing_api.router,
-    opendata_api.router, opendata_ckan.router, opendata_dcat.router, opendata_accounts.router,
+    opendata_ckan.router, opendata_dcat.router, opendata_accounts.router,
     opendata_applications.router,
     opendata_disclosure.router,
     opendata_feedback.router,  # before views: /open/datasets/{ref}/reports/new
@@ -114,7 +115,10 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(GongshuError)
     async def _gongshu(request: Request, exc: GongshuError) -> Response:
-        return _error_response(request, exc.status, exc.to_dict())
+        response = _error_response(request, exc.status, exc.to_dict())
+        if getattr(exc, "retry_after", None):  # 429: when to try again
+            response.headers["Retry-After"] = str(exc.retry_after)
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> Response:

@@ -121,6 +121,23 @@ def session_factory() -> sessionmaker[Session]:
     return _factory
 
 
+_read_only_engines: dict[Engine, Engine] = {}
+
+
+def read_only_session() -> Session:
+    """A session for a read-only unit of work of its own: on SQLite its transactions begin DEFERRED
+    (:data:`READ_ONLY`), so it never queues for the write lock (a page's own transaction may hold it); a factory
+    bound to a connection (the tests') joins that connection's transaction. Close it after use."""
+    factory = session_factory()
+    bind = factory.kw.get("bind")
+    if not isinstance(bind, Engine):
+        return factory()
+    ro = _read_only_engines.get(bind)
+    if ro is None:
+        ro = _read_only_engines[bind] = bind.execution_options(**{READ_ONLY: True})
+    return factory(bind=ro)
+
+
 @contextmanager
 def unit_of_work() -> Iterator[Session]:
     """Commit on success, roll back on any error: the edge owns the transaction."""

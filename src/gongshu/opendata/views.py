@@ -16,11 +16,12 @@ from gongshu.auth.service import Actor, can
 from gongshu.catalog.models import ITEM_TYPES
 from gongshu.catalog.service import entries as catalog_entries
 from gongshu.catalog.service import search
+from gongshu.db import read_only_session
 from gongshu.errors import GongshuError, Invalid
 from gongshu.kit.pagination import Page
 from gongshu.opendata.models import APPLICATION_STATUS, REVIEW_STATUS, RISK_LEVELS, OpenAccount
-from gongshu.opendata.service import adjustment, applications, datasets, portal, reviews
-from gongshu.opendata.views_accounts import portal_account
+from gongshu.opendata.service import adjustment, applications, datasets, portal, reviews, rows
+from gongshu.opendata.views_accounts import SESSION_COOKIE, portal_account
 from gongshu.sharing.service import evidence
 from gongshu.web.deps import get_db, optional_actor, page_actor, render
 from gongshu.web.views import WORKBENCH_LINKS
@@ -28,6 +29,7 @@ from gongshu.web.views import WORKBENCH_LINKS
 router = APIRouter(include_in_schema=False)
 WORKBENCH_LINKS.append(("/workbench/opendata/reviews", "开放前审查", "Reviews before opening", "opendata.review.view"))
 PAGE_SIZE = 20
+PREVIEW_ROWS = 10
 FORMATS = (("csv", "CSV"), ("xlsx", "Excel"), ("json", "JSON"), ("parquet", "Parquet"))
 OPEN_BADGE = {"无条件开放": "green", "有条件开放": "amber"}
 #: the facets the portal's search offers (the catalogue's, less those every open dataset shares)
@@ -40,13 +42,13 @@ def dataset_url(code: str) -> str:
 
 
 def _viewed(session: Session, actor: Actor | None, ds: datasets.Dataset, operation: str, rows_shown: int = 0,
-            items: tuple[str, ...] = ()) -> None:
+            items: tuple[str, ...] = (), also: list[evidence.Access] = ()) -> None:
     """Log a page view (R-OPN-7) once the page's transaction has ended: the page is sent when its access event
     is committed (the group-commit writer's batch), as every read of the data is."""
     session.commit()
     evidence.record(evidence.Access(
         operation=operation, result="ok", entry_id=ds.entry.id, source_org_id=ds.entry.org_id,
-        end_user=actor.username if actor else "公众", purpose="open", items=items, rows=rows_shown))
+        end_user=actor.username if actor else "公众", purpose="open", items=items, rows=rows_shown), *also)
 
 
 # The portal ---------------------------------------------------------------------------------------------
@@ -111,8 +113,18 @@ def dataset_page(ref: str, request: Request, actor: Actor | None = Depends(optio
     ds = datasets.get(session, ref=ref)
     mine = [a for a in applications.of_account(session, account=account) if a.entry_id == ds.entry.id] \
         if account is not None and ds.conditional else []
-    preview, preview_error = None, None
-    # PREVIEW-WIRING: rows.preview(session, dataset=ds, limit=10) once opendata/service/rows.py lands
+    preview, preview_error, events = None, None, []
+    active = next((a for a in mine if a.status == "active"), None)
+    if ds.version is not None and (not ds.conditional or active is not None):
+        reading = read_only_session()  # rows.serve_preview detaches what it caches from its session
+        try:
+            outcome = rows.serve_preview(reading, ref=ds.entry.id, limit=PREVIEW_ROWS, caller=rows.Caller(
+                session_token=request.cookies.get(SESSION_COOKIE, "")))
+        finally:
+            reading.close()
+        preview, preview_error, events = outcome.body, outcome.error, outcome.events
+        if preview_error is not None and not isinstance(preview_error, GongshuError):
+            raise preview_error
     context = {
         "ds": ds, "e": ds.snapshot, "ITEM_TYPES": ITEM_TYPES, "OPEN_BADGE": OPEN_BADGE, "FORMATS": FORMATS,
         "slug": datasets.slug(ds.entry.code), "hidden": len(ds.snapshot["items"]) - len(ds.items),
@@ -125,7 +137,7 @@ def dataset_page(ref: str, request: Request, actor: Actor | None = Depends(optio
         "DELIVERY": applications.DELIVERY,
     }
     response = render(request, "opendata/dataset.html", context)
-    _viewed(session, actor, ds, "open_view")
+    _viewed(session, actor, ds, "open_view", also=events)
     return response
 
 

@@ -240,8 +240,9 @@ def keys_of(session: Session, *, account: OpenAccount) -> list[OpenApiKey]:
 _buckets: dict[int, Bucket] = {}
 
 
-def key_account(session: Session, *, key: str, scope: str) -> OpenAccount:
-    """The account behind an API key allowed ``scope``, after the key's rate limit (429 when exceeded)."""
+def key_account(session: Session, *, key: str, scope: str, touch: bool = True) -> OpenAccount:
+    """The account behind an API key allowed ``scope``, after the key's rate limit (429 when exceeded);
+    ``touch``: note the time of use (a write — the read-only data paths pass False)."""
     parts = (key or "").strip().split("_")
     if not key.startswith(KEY_PREFIX) or len(parts) < 3:
         raise Unauthenticated("API 密钥格式错误", "Malformed API key")
@@ -264,5 +265,6 @@ def key_account(session: Session, *, key: str, scope: str) -> OpenAccount:
     wait = bucket.take(row.id, 1)
     if wait:
         raise RateLimited(wait)
-    row.last_used_at = utcnow()
+    if touch:
+        row.last_used_at = utcnow()
     return account

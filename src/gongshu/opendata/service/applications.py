@@ -176,16 +176,17 @@ def withdraw(session: Session, *, account: OpenAccount, application_id: int) -> 
     return app
 
 
-def active_for(session: Session, *, account_id: int | None, entry_id: int, delivery: str,
+def active_for(session: Session, *, account_id: int | None, entry_id: int, delivery: str | None,
                on: date | None = None) -> OpenApplication | None:
-    """The account's active application for the entry that allows ``delivery`` ("download" or "api"), if any."""
+    """The account's active application for the entry that allows ``delivery`` ("download" or "api"; None: any
+    — e.g. the dataset page's preview), if any."""
     if account_id is None:
         return None
     today = on or tasks.today()
     for app in session.scalars(select(OpenApplication).where(
             OpenApplication.account_id == account_id, OpenApplication.entry_id == entry_id,
             OpenApplication.status == "active")):
-        if (app.expires_on is None or app.expires_on >= today) and app.delivery in (delivery, "both"):
+        if (app.expires_on is None or app.expires_on >= today) and (delivery is None or app.delivery in (delivery, "both")):
             return app
     return None
 
