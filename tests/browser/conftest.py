@@ -129,3 +129,14 @@ def login(page, base: str, username: str, password: str = DEMO_PASSWORD) -> None
     page.fill("input[name=password]", password)
     page.click("form.form button.primary")
     page.wait_for_url(re.compile(r".*/workbench.*"))
+
+
+@pytest.fixture(scope="session")
+def demo_city(tmp_path_factory: pytest.TempPathFactory, browser_path) -> Iterator[tuple[str, Path]]:
+    """One demo city (3,000 persons, 300 entities) served for the whole browser session — the ingest, sharing
+    and open data flows each use their own parts of it — so CI seeds it once: ``(base URL, data directory)``."""
+    data = tmp_path_factory.mktemp("demo")
+    proc, base = start_demo(data, persons=3000, entities=300)
+    yield base, data
+    proc.terminate()
+    proc.wait(timeout=10)

@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import csv
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.browser.conftest import SCREENS, login, start_demo
+from tests.browser.conftest import SCREENS, login
 from tests.browser.test_catalog_flow import _logout
 
 pytestmark = pytest.mark.browser
@@ -21,12 +20,9 @@ FIXED = "户籍人口基本信息-部门导出-已修正.csv"
 
 
 @pytest.fixture(scope="module")
-def demo_server(tmp_path_factory: pytest.TempPathFactory, browser_path) -> Iterator[tuple[str, Path]]:
-    data = tmp_path_factory.mktemp("demo")
-    proc, base = start_demo(data, persons=3000, entities=300)
-    yield base, data / "demo-source-files"
-    proc.terminate()
-    proc.wait(timeout=10)
+def demo_server(demo_city) -> tuple[str, Path]:
+    base, data = demo_city  # the session's one demo city (conftest)
+    return base, data / "demo-source-files"
 
 
 

@@ -12,13 +12,12 @@ import os
 import re
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.browser.conftest import ROOT, SCREENS, login, start_demo
+from tests.browser.conftest import ROOT, SCREENS, login
 
 pytestmark = pytest.mark.browser
 
@@ -39,12 +38,9 @@ with open(path, encoding=enc) as f, unit_of_work() as s:
 
 
 @pytest.fixture(scope="module")
-def demo_server(tmp_path_factory: pytest.TempPathFactory, browser_path) -> Iterator[tuple[str, Path]]:
-    data = tmp_path_factory.mktemp("opendemo")
-    proc, base = start_demo(data, persons=3000, entities=300)
-    yield base, data
-    proc.terminate()
-    proc.wait(timeout=10)
+def demo_server(demo_city) -> tuple[str, Path]:
+    base, data = demo_city  # the session's one demo city (conftest)
+    return base, data
 
 
 def _env(data: Path) -> dict:

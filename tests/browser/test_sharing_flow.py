@@ -9,25 +9,21 @@ import csv
 import io
 import re
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from gongshu.kit.hashing import sm3_hex
-from tests.browser.conftest import GONGSHU, SCREENS, login, start_demo
+from tests.browser.conftest import GONGSHU, SCREENS, login
 from tests.browser.test_catalog_flow import _logout
 
 pytestmark = pytest.mark.browser
 
 
 @pytest.fixture(scope="module")
-def demo_server(tmp_path_factory: pytest.TempPathFactory, browser_path) -> Iterator[tuple[str, Path]]:
-    data = tmp_path_factory.mktemp("demo")
-    proc, base = start_demo(data, persons=3000, entities=300)
-    yield base, data
-    proc.terminate()
-    proc.wait(timeout=10)
+def demo_server(demo_city) -> tuple[str, Path]:
+    base, data = demo_city  # the session's one demo city (conftest)
+    return base, data
 
 
 def _find_in_catalogue(page, base: str, words: str, name: str) -> None:
