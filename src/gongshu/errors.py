@@ -66,3 +66,16 @@ class CalendarUnknown(GongshuError):
 
     status = 409
     code = "calendar_unknown"
+
+
+class RateLimited(GongshuError):
+    """Too many calls: ``retry_after`` seconds to wait (the app's handler sends it as ``Retry-After``)."""
+
+    status = 429
+    code = "rate_limited"
+
+    def __init__(self, retry_after: int, message: str = "", message_en: str = "") -> None:
+        super().__init__(message or f"调用过于频繁，请 {retry_after} 秒后重试",
+                         message_en or f"Too many calls; retry in {retry_after} s",
+                         details=[{"reason": "rate_limited", "retry_after": retry_after}])
+        self.retry_after = retry_after

@@ -30,13 +30,11 @@ from fastapi.responses import Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from gongshu.db import read_only_session
-from gongshu.opendata.service import formats, rows
+from gongshu.opendata.service import accounts, formats, rows
 from gongshu.sharing.service import evidence
 from gongshu.web.deps import PORTAL_KEY_PREFIX, bearer
 
 router = APIRouter(tags=["open 开放数据（公众，无需登录）"])
-#: the portal's session cookie (:mod:`gongshu.opendata.views_accounts`)
-OPEN_SESSION_COOKIE = "gongshu_open"
 
 def caller(request: Request) -> rows.Caller:
     """Who calls: a portal account by its API key (``Authorization: Bearer gso_…`` or ``X-Api-Key``), else by its
@@ -44,7 +42,7 @@ def caller(request: Request) -> rows.Caller:
     them (:func:`.service.rows.identify`: scope, rate limit) and the access log names the account."""
     key = bearer(request) or ""
     return rows.Caller(key=key if key.startswith(PORTAL_KEY_PREFIX) else "",
-                       session_token=request.cookies.get(OPEN_SESSION_COOKIE, ""))
+                       session_token=request.cookies.get(accounts.SESSION_COOKIE, ""))
 
 
 def _call(fn: Callable[..., rows.Outcome], **kw: Any) -> rows.Outcome:

@@ -18,7 +18,7 @@ from gongshu.opendata.service import accounts, applications
 from gongshu.web.deps import LoginRequired, check_csrf, get_db, render
 
 router = APIRouter(include_in_schema=False)
-SESSION_COOKIE = "gongshu_open"
+SESSION_COOKIE = accounts.SESSION_COOKIE
 FORM_COOKIE = "gongshu_open_form"
 BASE = "/open/account"
 

@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 from gongshu.audit import service as audit
 from gongshu.auth import service as auth_service
 from gongshu.db import utcnow
-from gongshu.errors import Conflict, Forbidden, GongshuError, Invalid, NotFound, Unauthenticated
+from gongshu.errors import Conflict, Forbidden, Invalid, NotFound, RateLimited, Unauthenticated
 from gongshu.kit import forms
 from gongshu.kit.hashing import sm3_hex
 from gongshu.kit.identifiers import mask_id_number, validate_id_number, validate_uscc
@@ -42,22 +42,14 @@ MIN_PASSWORD = 8
 LOCK_AFTER = 5
 LOCK_MINUTES = 15
 SESSION_HOURS = 12
+#: the portal session's cookie (the account pages set it; the data paths read it)
+SESSION_COOKIE = "gongshu_open"
 MAX_VERIFY_ATTEMPTS = 5
 KEY_PREFIX = "gso_"
 MAX_KEY_DAYS = 366
 DEFAULT_RATE = 60
 #: the library attributes a legal person's name is checked against (enterprises, social organisations, …)
 LEGAL_NAME_ATTRIBUTES = ("企业名称", "社会组织名称", "机构名称", "单位名称", "名称")
-
-
-class RateLimited(GongshuError):
-    status = 429
-    code = "rate_limited"
-
-    def __init__(self, retry_after: int) -> None:
-        super().__init__(f"调用过于频繁，请 {retry_after} 秒后重试", f"Too many calls; retry in {retry_after} s",
-                         details=[{"reason": "rate_limited", "retry_after": retry_after}])
-        self.retry_after = retry_after
 
 
 @dataclass(frozen=True)

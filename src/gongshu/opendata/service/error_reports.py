@@ -22,7 +22,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Select, false, func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from gongshu.audit import service as audit
@@ -63,23 +63,12 @@ def public_for_entry(session: Session, *, entry_id: int, limit: int = PUBLIC_LIM
 
 
 def track(session: Session, *, token: str) -> OpenErrorReport:
-    r = None
-    if feedback.plausible_token(token):
-        r = session.scalar(select(OpenErrorReport).where(OpenErrorReport.token_sm3 == feedback.token_hash(token)))
-    if r is None:
-        raise NotFound("跟踪链接无效：请核对链接是否完整", "The tracking link is not valid: check that it is complete",
-                       field="token")
-    return r
+    return feedback.by_token(session, OpenErrorReport, token)
 
 
 def visible_to(actor: Actor) -> Select:
     """Reports staff may list: the authority and auditors all, a department those on its own data."""
-    if not feedback.sees_all(actor):
-        require(actor, "opendata.feedback.view")
-        if actor.org_id is None:
-            return select(OpenErrorReport).where(false())
-        return select(OpenErrorReport).where(OpenErrorReport.org_id == actor.org_id)
-    return select(OpenErrorReport)
+    return feedback.staff_select(actor, OpenErrorReport, OpenErrorReport.org_id)
 
 
 VIEWS = {"all": ("全部", "All"), "waiting": ("待办理", "Waiting"), "overdue": ("已超期", "Overdue"),

@@ -13,13 +13,15 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import Select, false, select
 from sqlalchemy.orm import Session
 
+from gongshu import errors
 from gongshu.auth.actions import AUTHORITY_ROLES, declare
 from gongshu.auth.service import Actor, can, require
 from gongshu.catalog.service import entries as catalog_entries
 from gongshu.crypto import sm4
-from gongshu.errors import Forbidden, GongshuError, Invalid, NotFound
+from gongshu.errors import Forbidden, Invalid, NotFound
 from gongshu.kit.hashing import sm3_hex
 from gongshu.kit.identifiers import mask_mobile, mask_name
 from gongshu.opendata.service import accounts
@@ -178,16 +180,12 @@ def plausible_token(token: str) -> bool:
 
 # The anonymous rate limit ---------------------------------------------------------------------------------
 
-class RateLimited(GongshuError):
-    status = 429
-    code = "rate_limited"
-
+class RateLimited(errors.RateLimited):
     def __init__(self, retry_after: int) -> None:
         minutes = max(1, (retry_after + 59) // 60)
-        super().__init__(f"提交过于频繁：同一网络地址每小时最多提交 {SUBMISSIONS_PER_HOUR} 次，请约 {minutes} 分钟后再试",
+        super().__init__(retry_after, f"提交过于频繁：同一网络地址每小时最多提交 {SUBMISSIONS_PER_HOUR} 次，请约 {minutes} 分钟后再试",
                          f"Too many submissions: at most {SUBMISSIONS_PER_HOUR} an hour from one address; try again "
-                         f"in about {minutes} min", details=[{"reason": "rate_limited", "retry_after": retry_after}])
-        self.retry_after = retry_after
+                         f"in about {minutes} min")
 
 
 class ClientBucket(Bucket):
@@ -263,3 +261,26 @@ def entry_labels(session: Session, *, entry_ids: Iterable[int | None]) -> dict[i
             continue
         out[i] = {"code": snap["code"], "name": snap["name"], "org_name": snap.get("org_name") or ""}
     return out
+
+
+def by_token(session: Session, model: Any, token: str) -> Any:
+    """The request or report (``model``) of a tracking link's token — the same 404 for a wrong token and a
+    malformed one."""
+    found = None
+    if plausible_token(token):
+        found = session.scalar(select(model).where(model.token_sm3 == token_hash(token)))
+    if found is None:
+        raise NotFound("跟踪链接无效：请核对链接是否完整", "The tracking link is not valid: check that it is complete",
+                       field="token")
+    return found
+
+
+def staff_select(actor: Actor, model: Any, org_column: Any) -> Select:
+    """The rows of ``model`` staff may list: the authority and auditors all, a department those whose
+    ``org_column`` is its own."""
+    if sees_all(actor):
+        return select(model)
+    require(actor, "opendata.feedback.view")
+    if actor.org_id is None:
+        return select(model).where(false())
+    return select(model).where(org_column == actor.org_id)

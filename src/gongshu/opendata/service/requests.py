@@ -24,7 +24,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import Select, false, func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from gongshu.audit import service as audit
@@ -105,23 +105,12 @@ def public_or_none(session: Session, *, request_id: int | None) -> OpenRequest |
 
 def track(session: Session, *, token: str) -> OpenRequest:
     """The submitter's request by the token of their link (the same 404 for a wrong token and a malformed one)."""
-    r = None
-    if feedback.plausible_token(token):
-        r = session.scalar(select(OpenRequest).where(OpenRequest.token_sm3 == feedback.token_hash(token)))
-    if r is None:
-        raise NotFound("跟踪链接无效：请核对链接是否完整", "The tracking link is not valid: check that it is complete",
-                       field="token")
-    return r
+    return feedback.by_token(session, OpenRequest, token)
 
 
 def visible_to(actor: Actor) -> Select:
     """Requests staff may list: the authority and auditors all, a department those routed to it."""
-    if not feedback.sees_all(actor):
-        require(actor, "opendata.feedback.view")
-        if actor.org_id is None:
-            return select(OpenRequest).where(false())
-        return select(OpenRequest).where(OpenRequest.dept_org_id == actor.org_id)
-    return select(OpenRequest)
+    return feedback.staff_select(actor, OpenRequest, OpenRequest.dept_org_id)
 
 
 VIEWS = {"all": ("全部", "All"), "waiting": ("待办理", "Waiting"), "overdue": ("已超期", "Overdue"),

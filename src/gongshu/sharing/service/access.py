@@ -45,7 +45,7 @@ from sqlalchemy.orm import Session
 from gongshu.auth.actions import declare
 from gongshu.auth.service import Actor, require
 from gongshu.crypto import sm4
-from gongshu.errors import Conflict, Forbidden, GongshuError, Invalid, NotFound, Unauthenticated
+from gongshu.errors import Conflict, Forbidden, GongshuError, Invalid, NotFound, RateLimited, Unauthenticated
 from gongshu.sharing.models import Grant
 from gongshu.sharing.service import apps, evidence, grants
 from gongshu.store import registry
@@ -70,16 +70,6 @@ STAFF_BURST = 20
 declare("sharing.api.use", "在工作台逐条查询本部门接口共享授权的数据（经办人为本人）",
         "Look up single records of one's department's API-mode grants in the workbench (as the end user)",
         {"dept_officer", "dept_staff"}, scope="own_org", writes=False)
-
-
-class RateLimited(GongshuError):
-    status = 429
-    code = "rate_limited"
-
-    def __init__(self, retry_after: int) -> None:
-        super().__init__(f"调用过于频繁，请 {retry_after} 秒后重试", f"Too many calls; retry in {retry_after} s",
-                         details=[{"reason": "rate_limited", "retry_after": retry_after}])
-        self.retry_after = retry_after
 
 
 @dataclass(frozen=True)
