@@ -12,16 +12,28 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from gongshu import db as gdb
 from gongshu.app import create_app
+from gongshu.auth import service as auth_service
 from gongshu.store import registry
 from tests.factories import Factory
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+@pytest.fixture(autouse=True, scope="session")
+def cheap_passwords() -> Iterator[None]:
+    """Test users' passwords hashed at the lowest argon2 cost: the default costs 0.1–0.4 s per user and most tests
+    make several users; logins verify them as usual (servers started by the browser tests keep the default)."""
+    default = auth_service._hasher
+    auth_service._hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    yield
+    auth_service._hasher = default
 
 
 @pytest.fixture(scope="session")

@@ -40,6 +40,12 @@ from gongshu.opendata import views_accounts as opendata_accounts
 from gongshu.opendata import views_applications as opendata_applications
 from gongshu.opendata import views_disclosure as opendata_disclosure
 from gongshu.opendata import views_feedback as opendata_feedback
+from gongshu.quality import api as quality_api
+from gongshu.quality import api_issues as quality_api_issues
+from gongshu.quality import views as quality_views
+from gongshu.quality import views_compare as quality_views_compare
+from gongshu.quality import views_issues as quality_views_issues
+from gongshu.quality import views_rules as quality_views_rules
 from gongshu.sharing import api as sharing_api
 from gongshu.sharing import api_share as sharing_api_share
 from gongshu.sharing import views as sharing_views
@@ -60,6 +66,10 @@ ROUTERS = [
     library_more_views.router,
     library_views.router,
     sharing_views.router, sharing_api.router,
+    quality_views_issues.router, quality_api_issues.router,  # data issues (问题数据) and their loop
+    quality_views_compare.router,  # cross-source comparison, grading suggestions (/workbench/quality/compare…)
+    quality_views_rules.router, quality_api.router,  # quality rules and checks (/workbench/quality/entries/…)
+    quality_views.router,  # data quality: scores, reports, ranking (/workbench/quality)
     opendata_ckan.router, opendata_dcat.router, opendata_accounts.router,
     opendata_applications.router,
     opendata_disclosure.router,

@@ -38,6 +38,14 @@ def fresh_limits():
     feedback.limits.reset()
 
 
+@pytest.fixture
+def standalone_reports(monkeypatch):
+    """Error reports answered by opendata's own functions, as without the governance loop: in the app a report
+    becomes a data issue answered there (tests/quality/test_issue_pages.py covers that path)."""
+    monkeypatch.setattr(error_reports, "ON_SUBMIT", [])
+    monkeypatch.setattr(error_reports, "HANDLERS", [])
+
+
 def _user(db, actor) -> User:
     return db.get(User, actor.user_id)
 
@@ -395,6 +403,7 @@ def test_r_opn_4_workbench_triage_queue_routing_and_the_departments_answer(f, db
 
 # Error reports (R-OPN-5) -----------------------------------------------------------------------------------
 
+@pytest.mark.usefixtures("standalone_reports")
 def test_r_opn_5_report_an_error_the_source_accepts_and_fixes_it_in_a_new_version(f, db, client, tmp_path):
     w = open_world(f, db, tmp_path, rows=3)
     c = w.c
@@ -449,6 +458,7 @@ def test_r_opn_5_report_an_error_the_source_accepts_and_fixes_it_in_a_new_versio
     assert "已在版本" in page.text and "已修正" in page.text
 
 
+@pytest.mark.usefixtures("standalone_reports")
 def test_r_opn_5_the_source_rejects_with_reasons_and_may_keep_a_report_off_the_page(f, db, client, tmp_path):
     w = open_world(f, db, tmp_path, rows=2)
     c = w.c
@@ -491,6 +501,7 @@ def test_r_opn_5_bad_input_is_a_clear_4xx_naming_the_field(f, db, client, tmp_pa
     assert client.get(f"/open/datasets/{slug}/reports/new").status_code == 200
 
 
+@pytest.mark.usefixtures("standalone_reports")
 def test_r_opn_5_workbench_lists_deadlines_and_answers_through_forms(f, db, client, tmp_path):
     w = open_world(f, db, tmp_path, rows=1)
     c = w.c

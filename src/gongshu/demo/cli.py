@@ -15,6 +15,7 @@ from gongshu.config import get_settings
 from gongshu.db import make_engine, session_factory, set_engine, upgrade
 from gongshu.demo.city import CITY, DEFAULT_SEED, DEMO_PASSWORD
 from gongshu.demo.opendata import seed_opendata, use_portal_name
+from gongshu.demo.quality import seed_quality
 from gongshu.demo.resources import DemoData, load_demo_data
 from gongshu.demo.seed import DemoCity, seed_demo
 from gongshu.demo.sharing import grant_counts, seed_sharing
@@ -141,6 +142,9 @@ def demo(data_dir: Path, port: int, no_serve: bool, force: bool, seed: int, pers
         opened = seed_opendata(session_factory())
         click.echo(f"开放数据 · open data: 已开放 {opened['approved']} 个数据集 · {opened['approved']} datasets open "
                    f"(待审定 awaiting decision {opened['submitted']}, 已退回 returned {opened['returned']})")
+        issues = seed_quality(session_factory(), folder=path / "demo-source-files" if persons else None)
+        click.echo(f"数据治理 · governance: 问题数据 {sum(issues.values())} 条（待处理 {issues['open']}）· "
+                   f"{sum(issues.values())} data issues ({issues['open']} open at their sources)")
     except GongshuError as exc:
         raise click.ClickException(
             f"{exc.message}\n{exc.message_en}\n"

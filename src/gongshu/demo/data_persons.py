@@ -109,6 +109,11 @@ def person_chunk(pop: Population, start: int, n: int, chunk_no: int) -> pl.DataF
     )
 
 
+#: share of rows with a deliberate defect that passes the load and that governance rules find (the loads'
+#: own defects are rejected rows, listed in defects.parquet)
+QUALITY_DEFECT_RATE = 0.004
+
+
 @dataclass(frozen=True)
 class Ctx:
     """What a builder needs besides the persons: date format, employer names, the chunk's random keys."""
@@ -142,6 +147,9 @@ def huji(df: pl.DataFrame, ctx: Ctx) -> pl.DataFrame:
     df, fmt = ctx.draw(df, "huji"), ctx.fmt
     reg = pl.when(pl.col("u") < 0.6).then(pl.col("birth") + pl.duration(days=(pl.col("u2") * 60).cast(pl.Int64)))
     reg = reg.otherwise(_after(pl.col("birth"), pl.col("u2")))
+    # a few registrations dated before the birth: the load accepts them (each value is a valid date), the
+    # governance rule 出生日期 ≤ 登记日期 (时效性, timestamps in order) finds them
+    reg = pl.when(pl.col("u3") < QUALITY_DEFECT_RATE).then(pl.col("birth") - pl.duration(days=400)).otherwise(reg)
     return df.select(pl.col("id").alias("公民身份号码"), pl.col("name").alias("姓名"), pl.col("gender").alias("性别"),
                      _d(pl.col("birth"), fmt).alias("出生日期"), pl.col("ethnicity").alias("民族"),
                      pl.col("address").alias("户籍地址"), pl.col("household").alias("户号"),
@@ -235,9 +243,12 @@ def housing_fund(df: pl.DataFrame, ctx: Ctx) -> pl.DataFrame:
         .otherwise(pl.lit("03"))
     emp = pl.lit(ctx.employers).gather((pl.col("idx") * 104_729) % len(ctx.employers))
     account = pl.concat_str([pl.lit("4419"), g.zpad(g.permute(pl.col("idx"), 10**12, 999_999_937, 4_242), 12)])
+    # a few monthly contributions keyed in cents as yuan (100× too much): valid amounts for the load, out of the
+    # range the governance rule allows (准确性)
+    cents = ((pl.col("u") * 400_000).floor() + 20_000).cast(pl.Int64)
+    cents = pl.when(pl.col("u2") > 1 - QUALITY_DEFECT_RATE).then(cents * 100).otherwise(cents)
     return d.select(account.alias("住房公积金个人账号"), pl.col("id").alias("公民身份号码"), pl.col("name").alias("姓名"),
-                    status.alias("住房公积金缴存状态"), g.money(((pl.col("u") * 400_000).floor() + 20_000)
-                                                       .cast(pl.Int64)).alias("月缴存额"), emp.alias("缴存单位"))
+                    status.alias("住房公积金缴存状态"), g.money(cents).alias("月缴存额"), emp.alias("缴存单位"))
 
 
 OCCUPATIONS = ("电工", "焊工", "育婴员", "保育员", "中式烹调师", "美容师", "汽车维修工", "电子商务师", "健康管理师",

@@ -387,12 +387,15 @@ def wb_reports(request: Request, view: str = "waiting", actor: Actor = Depends(p
 def _wb_report(request: Request, session: Session, actor: Actor, report_id: int,
                error: GongshuError | None = None, form: dict | None = None) -> Response:
     r = error_reports.get_for(session, actor=actor, report_id=report_id)
+    handled = error_reports.handled_by(session, report_id=r.id)  # answered in the loop of data issues
     context = {
         **COMMON, "r": r, "entry": error_reports.entries_of(session, reports=[r]).get(r.entry_id),
+        "handled_href": TASK_LINKS.get(handled[0], "#").format(id=handled[1]) if handled else "",
         "open": datasets.is_open(session, entry_id=r.entry_id),
         "contact": error_reports.contact_of(session, actor=actor, report=r), "form": form or {},
         "versions": error_reports.version_numbers(session, entry_id=r.entry_id),
-        "may_answer": r.status in error_reports.WAITING and can(actor, "opendata.report.answer", org_id=r.org_id),
+        "may_answer": r.status in error_reports.WAITING and not handled
+        and can(actor, "opendata.report.answer", org_id=r.org_id),
         "due_left": _left(session, [r]).get(r.id), "dataset_url": _dataset_url,
         **_handling(session, error_reports.work_items(session, report_id=r.id)),
     }

@@ -11,7 +11,7 @@ import calendar as _calendar
 from collections.abc import Sequence
 from datetime import date, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import Select, select, update
 from sqlalchemy.orm import Session
 
 from gongshu.audit import service as audit
@@ -135,3 +135,11 @@ def late_counts(session: Session, *, org_id: int | None = None) -> dict[int, int
     for org, _ in session.execute(stmt):
         counts[org] = counts.get(org, 0) + 1
     return counts
+
+
+# Added for governance (issue 11, quality/service/scores.py): the coverage of quality checks is counted against the
+# entries whose data is attached, in one grouped query of the caller's.
+def attached_select() -> Select:
+    """SELECT (entry_id, org_id, current_version_id) of every entry whose data is attached (a version serves)."""
+    return select(EntryData.entry_id, EntryData.org_id, EntryData.current_version_id).where(
+        EntryData.current_version_id.is_not(None))

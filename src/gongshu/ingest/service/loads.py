@@ -23,6 +23,7 @@ import json
 import logging
 import secrets
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import pyarrow as pa
@@ -55,6 +56,10 @@ from gongshu.store.service import (
 log = logging.getLogger(__name__)
 
 DEPT_ROLES = {"dept_officer", "dept_staff"}
+
+#: called with (session, version) in the transaction that applies a new data version; another domain appends its
+#: hook here (governance enqueues its checks) so ingest imports none of them
+ON_VERSION: list[Callable[[Session, DataVersion], None]] = []
 declare("ingest.load", "向本部门目录归集数据（上传、推送）", "Load data behind one's department's entries",
         DEPT_ROLES, scope="own_org")
 declare("ingest.view", "查看本部门的归集记录、数据版本和数据", "See one's department's loads, versions and data",
@@ -277,6 +282,8 @@ def _apply(session: Session, plan: pipeline.Plan, out: pipeline.Outcome, table: 
                         "load_id": load.id, "source_sm3": load.source_sm3},
                  detail={"added": version.added, "changed": version.changed, "deleted": version.deleted,
                          "by": plan.created_by})
+    for hook in ON_VERSION:  # other domains react to new data (quality checks, comparisons) in this transaction
+        hook(session, version)
     return load
 
 

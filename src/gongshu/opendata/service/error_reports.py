@@ -19,6 +19,7 @@ suggestion, channel, status, answer, fixed version) so the governance issue can 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
 from typing import Any
 
@@ -48,6 +49,13 @@ TASK_ANSWER, TASK_FIX = "opendata.report.answer", "opendata.report.fix"
 MAX_TEXT = 2000
 MAX_ITEM, MAX_ROW = 100, 200
 PUBLIC_LIMIT = 50
+#: Hooks called with (session, report, submitter) once a report is stored: when any is registered, the report is
+#: handled in that domain's loop (the governance loop of data issues, ``quality.service.feedback``, raises its
+#: issue and answers through :func:`settle`) and no answer item of the report's own is opened. opendata imports no
+#: governance module.
+ON_SUBMIT: list[Callable[[Session, OpenErrorReport, Any], None]] = []
+#: Where a report taken over by a hook is handled: each returns (subject type, subject id) or None.
+HANDLERS: list[Callable[[Session, int], tuple[str, int] | None]] = []
 
 
 # Reading --------------------------------------------------------------------------------------------------
@@ -106,7 +114,20 @@ def contact_of(session: Session, *, actor: Actor, report: OpenErrorReport) -> fe
     return feedback.unseal(report.contact_sealed)
 
 
+def handled_by(session: Session, *, report_id: int) -> tuple[str, int] | None:
+    """The subject (type, id) that handles the report when another domain's loop took it over."""
+    for handler in HANDLERS:
+        where = handler(session, report_id)
+        if where is not None:
+            return where
+    return None
+
+
 def work_items(session: Session, *, report_id: int) -> list[Task]:
+    """The report's handling record: its own inbox items, or those of the subject that handles it."""
+    where = handled_by(session, report_id=report_id)
+    if where is not None:
+        return tasks.for_subject(session, subject_type=where[0], subject_id=where[1])
     return tasks.for_subject(session, subject_type=SUBJECT, subject_id=report_id)
 
 
@@ -173,6 +194,11 @@ def submit(session: Session, *, actor: Actor | None, client: str | None, dataset
     session.add(r)
     session.flush()
     who_acts = feedback.audit_actor(actor, account)
+    if ON_SUBMIT:  # handled in another domain's loop (data issues): it answers through settle()
+        _record(session, who_acts, "opendata.report.submit", r, None, entry_id=r.entry_id, version=number, item=item)
+        for hook in ON_SUBMIT:
+            hook(session, r, who_acts)
+        return r, token
     task = tasks.open_task(session, actor=who_acts, kind=TASK_ANSWER,
                            title=f"开放数据纠错待答复：{ds.snapshot['name']}" + (f"（{item}）" if item else ""),
                            subject_type=SUBJECT, subject_id=r.id, org_id=ds.entry.org_id, workdays=ANSWER_WORKDAYS,
@@ -207,6 +233,9 @@ def _answerable(session: Session, actor: Actor, report_id: int, allowed: tuple[s
                 en: str) -> OpenErrorReport:
     r = _locked(session, report_id)
     require(actor, "opendata.report.answer", org_id=r.org_id)
+    if handled_by(session, report_id=r.id) is not None:
+        raise Conflict("该纠错已转为问题数据，请在“问题数据”中答复", "The report is handled as a data issue: answer it "
+                       "there", field="status")
     if r.status not in allowed:
         now_zh, now_en = REPORT_STATUS[r.status]
         raise Conflict(f"该纠错当前为“{now_zh}”，不能{zh}", f"The report is '{now_en}': it cannot be {en}",
@@ -271,6 +300,28 @@ def reject(session: Session, *, actor: Actor, report_id: int, reason: str, hide:
     r.due_on, r.closed_at = None, r.answered_at
     session.flush()
     _record(session, actor, "opendata.report.reject", r, before)
+    return r
+
+
+def settle(session: Session, *, actor: Any, report_id: int, answer: str = "", status: str | None = None,
+           fixed_version: int | None = None, due_on: date | None = None, hide: bool = False) -> OpenErrorReport:
+    """What the loop that handles a report (:data:`ON_SUBMIT`) tells its submitter: the status (None: unchanged),
+    the public answer ("" keeps the last), the version carrying a fix and the current deadline. Shown on the
+    tracking link and the dataset's page; audited."""
+    r = _locked(session, report_id)
+    if status is not None and status not in REPORT_STATUS:
+        raise Invalid(f"纠错状态“{status}”无效", f"Unknown report status '{status}'", field="status")
+    before, now = _state(r), utcnow()
+    r.status = status or r.status
+    if answer:
+        r.answer, r.answered_by, r.answered_at = answer, getattr(actor, "user_id", None), now
+    if r.status == "fixed" and fixed_version is not None:
+        r.fixed_version = fixed_version
+    closed = r.status in ("fixed", "rejected")
+    r.due_on, r.closed_at = (None, r.closed_at or now) if closed else (due_on, None)
+    r.hidden, r.updated_at = r.hidden or bool(hide), now
+    session.flush()
+    _record(session, actor, "opendata.report.settle", r, before)
     return r
 
 
