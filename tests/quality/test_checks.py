@@ -91,7 +91,8 @@ def test_R_GOV_1_failing_rows_score_level_and_issues(f, db, tmp_path):
     assert again.latest and not db.get(QualityCheck, check.id).latest
     assert len(db.scalars(select(DataIssue).where(DataIssue.entry_id == entry.id)).all()) == 1
     db.refresh(issue)
-    assert issue.occurrences == 2 and issue.evidence["check_id"] == again.id
+    # the same data checked again is not a new finding: the evidence is refreshed, the count stays
+    assert issue.occurrences == 1 and issue.evidence["check_id"] == again.id
     # the source corrects: a newer version passes the re-check and the issue closes as 完成整改
     issues.accept(db, actor=c.officer, issue_id=issue.id, plan="修正姓名后重新归集")
     fixed = [[r[0], f"张三{k % 10}", *r[2:]] for k, r in enumerate(person_rows(20))]

@@ -143,6 +143,11 @@ def test_R_GOV_3_coordination_settles_as_confirmed_and_the_reporter_is_told(worl
     escalation.coordinate(db, actor=c.reviewer, issue_id=issue.id, record="核对原始登记，数据无误", result="confirmed")
     assert (issue.status, issue.outcome, issue.stage) == ("confirmed", "confirmed", 2)
     assert [t[:2] for t in _open_tasks(db, issue.id)] == [("quality.issue.outcome", c.other_dept.id)]
+    # DG 49: what the authority settled is final — the reporter is told but cannot send it back to negotiation
+    assert "dispute" not in escalation.allowed_steps(db, actor=c.other_officer, issue=issue)
+    with pytest.raises(Conflict, match="结论不再提出异议"):
+        escalation.dispute(db, actor=c.other_officer, issue_id=issue.id, reasons="仍有异议")
+    assert (issue.status, issue.stage) == ("confirmed", 2)
 
 
 def test_R_GOV_3_the_sweep_escalates_overdue_answers_fixes_and_negotiations(f, db):

@@ -60,7 +60,7 @@ def _rule_issue(db, c, e, version_id: int | None = None, **kw):
 
 
 def test_R_GOV_2_raise_addresses_the_source_with_a_working_day_deadline_and_dedupes(f, db, tmp_path):
-    c, e = _world(f, db, tmp_path)
+    c, e = _world(f, db, tmp_path, versions=2)
     v = _versions(db, e)
     issue = _rule_issue(db, c, e, v[1])
     assert (issue.org_id, issue.status, issue.version_number, issue.channel) == (c.dept.id, "open", 1, "rule")
@@ -72,9 +72,12 @@ def test_R_GOV_2_raise_addresses_the_source_with_a_working_day_deadline_and_dedu
     assert _audits(db, issue.id) == ["quality.issue.raise"]
 
     again = _rule_issue(db, c, e, v[1], evidence={"failed": 5, "checked": 100})
-    assert again.id == issue.id and again.occurrences == 2 and again.evidence == {"failed": 5, "checked": 100}
+    # the same version again refreshes the evidence; found again in a newer version counts as another occurrence
+    assert again.id == issue.id and again.occurrences == 1 and again.evidence == {"failed": 5, "checked": 100}
+    again = _rule_issue(db, c, e, v[2], evidence={"failed": 4, "checked": 100})
+    assert again.id == issue.id and again.occurrences == 2 and again.version_number == 2
     assert len(issues.work_items(db, issue_id=issue.id)) == 1  # no second inbox item
-    assert _audits(db, issue.id) == ["quality.issue.raise", "quality.issue.refresh"]
+    assert _audits(db, issue.id) == ["quality.issue.raise", "quality.issue.refresh", "quality.issue.refresh"]
     assert db.scalar(select(DataIssue.id).where(DataIssue.entry_id == e.id, DataIssue.id != issue.id)) is None
 
     urgent = issues.raise_issue(db, actor=c.reviewer, entry_id=e.id, channel="compare", title="姓名与社保不一致",

@@ -154,12 +154,12 @@ def test_R_GOV_1_pages_for_a_department(client, f, db, world):
     assert 'href="/workbench/quality"' in home.text and "数据质量评分与报告" in home.text
     page = client.get("/workbench/quality")
     assert page.status_code == 200 and c.dept.name in page.text and e1.name in page.text
-    assert "82.5%" in page.text and "<svg" in page.text
+    assert "82.50%" in page.text and "<svg" in page.text
     assert client.get("/workbench/quality/ranking").status_code == 403
     assert client.get(f"/workbench/quality/reports/departments/{c.other_dept.id}").status_code == 403
     assert client.get(f"/workbench/quality/reports/entries/{e4.id}").status_code == 403
     entry = client.get(f"/workbench/quality/reports/entries/{e1.id}")
-    assert entry.status_code == 200 and "姓名不能为空" in entry.text and "95.0%" in entry.text
+    assert entry.status_code == 200 and "姓名不能为空" in entry.text and "95.00%" in entry.text
     got = client.get(f"/workbench/quality/reports/entries/{e1.id}/export?format=csv")
     assert got.status_code == 200 and got.content.startswith(b"\xef\xbb\xbf")
     assert "filename*=UTF-8''" in got.headers["content-disposition"]

@@ -25,7 +25,7 @@ WORKBENCH_LINKS.append((BASE, "数据质量评分与报告", "Data quality score
 LEVEL_BADGE = {1: "green", 2: "blue", 3: "amber", 4: "red", 5: "red"}
 
 
-def pct(x: float | None, digits: int = 1) -> str:
+def pct(x: float | None, digits: int = 2) -> str:
     return "—" if x is None else f"{x * 100:.{digits}f}%"
 
 

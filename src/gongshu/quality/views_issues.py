@@ -23,7 +23,7 @@ from gongshu.catalog.service import entries as catalog_entries
 from gongshu.errors import CalendarUnknown, GongshuError, Invalid, NotFound
 from gongshu.quality.models import SEVERITIES
 from gongshu.quality.models_issues import CHANNELS, ISSUE_BADGE, ISSUE_STATUS, STAGES, UNCLOSED
-from gongshu.quality.service import escalation, feedback, issues
+from gongshu.quality.service import checks, compare, escalation, feedback, issues
 from gongshu.tasks import service as tasks
 from gongshu.web.deps import TASK_LINKS, get_db, page_actor, render, templates
 from gongshu.web.views import WORKBENCH_LINKS
@@ -153,6 +153,39 @@ async def create_issue(request: Request, actor: Actor = Depends(page_actor),
 
 # One issue -----------------------------------------------------------------------------------------------------
 
+def _evidence_links(session: Session, actor: Actor, issue: Any) -> list[tuple[str, str, str, str]]:
+    """(id, href, zh, en) from an issue's evidence to where it was found, for a viewer who may open it: the quality
+    check and the rule's failing rows, or the comparison and its conflicting subjects."""
+    ev, out = issue.evidence or {}, []
+    check_id, rule = ev.get("check_id"), ev.get("rule")
+    if isinstance(check_id, int) and not isinstance(check_id, bool):
+        try:
+            check = checks.get_check(session, actor=actor, check_id=check_id)
+        except GongshuError:
+            check = None
+        if check is not None:
+            out.append(("evidence-check", f"/workbench/quality/checks/{check.id}", f"质量检查 #{check.id}（各规则结果）",
+                        f"Quality check #{check.id} (results per rule)"))
+            rule_id = rule.get("id") if isinstance(rule, dict) else None
+            for res, r in checks.results_of(session, check_id=check.id):
+                if r.id == rule_id and res.failing_path:
+                    out.append(("evidence-failing", f"/workbench/quality/checks/{check.id}/results/{res.id}.csv",
+                                "下载全部不符合的数据行（CSV）", "Download all failing rows (CSV)"))
+    comp_id = ev.get("comparison_id")
+    if isinstance(comp_id, int) and not isinstance(comp_id, bool):
+        try:
+            comp = compare.get(session, actor=actor, comparison_id=comp_id)
+        except GongshuError:
+            comp = None
+        if comp is not None:
+            out.append(("evidence-compare", f"/workbench/quality/compare/{comp.id}", f"比对结果 #{comp.id}（不一致的主体）",
+                        f"Comparison #{comp.id} (the conflicting subjects)"))
+            if compare.may_download(actor, comp):
+                out.append(("evidence-conflicts", f"/workbench/quality/compare/{comp.id}/conflicts.csv",
+                            "下载不一致清单（CSV）", "Download the conflicts (CSV)"))
+    return out
+
+
 def _detail(request: Request, session: Session, actor: Actor, issue_id: int, *, error: GongshuError | None = None,
             form: dict[str, Any] | None = None, step: str = "") -> Response:
     issue = issues.get_for(session, actor=actor, issue_id=issue_id)
@@ -162,6 +195,7 @@ def _detail(request: Request, session: Session, actor: Actor, issue_id: int, *, 
     return render(request, "quality/issue_detail.html", {
         **VOCAB, "i": issue, "entry": catalog_entries.fetch(session, entry_id=issue.entry_id),
         "steps": issues.steps_of(session, issue_id=issue.id), "items": items,
+        "evidence_links": _evidence_links(session, actor, issue),
         "left_items": tasks.remaining_workdays(session, items), "due_left": left, "orgs": _orgs(session),
         "allowed": escalation.allowed_steps(session, actor=actor, issue=issue), "versions": versions,
         "departments": escalation.org_choices(session), "error": error, "form": form or {}, "step": step,

@@ -60,6 +60,11 @@ STEP_NAMES: dict[str, tuple[str, str]] = {
 MAX_PARTIES = 20
 
 
+#: DG 49: what the authority's coordination, the joint consultation or the city government settled is final
+#: (the reporter is told, and may not send it back to negotiation)
+FINAL_FROM = 2
+
+
 def _authority(session: Session) -> int:
     org_id = authority_org_id(session)
     if org_id is None:
@@ -101,6 +106,10 @@ def dispute(session: Session, *, actor: Actor, issue_id: int, reasons: str) -> D
                        "authority may escalate it", field="issue_id")
     require(actor, "quality.issue.dispute", org_id=issue.reporter_org_id)
     issues.require_status(issue, ("corrected", "confirmed", "negotiated"), "提出异议", "disputed")
+    if issue.stage >= FINAL_FROM:
+        raise Conflict("该问题已经数据主管部门协调、联合会商或市人民政府决定，结论不再提出异议",
+                       "The issue was settled by the authority's coordination, the joint consultation or the city "
+                       "government's decision; that settlement cannot be disputed", field="status")
     if issue.dispute_until is None or issue.dispute_until < tasks.today():
         raise Conflict("已过提出异议的期限（或已确认收悉），可请数据主管部门协调", "The dispute period has passed (or the "
                        "outcome was acknowledged); ask the authority to coordinate", field="status")
@@ -349,7 +358,8 @@ def allowed_steps(session: Session, *, actor: Actor, issue: DataIssue, on: date 
     out: set[str] = set()
     s, stage = issue.status, issue.stage
     stage1 = s == "escalated" and stage == 1
-    disputable = s in ("corrected", "confirmed", "negotiated") and issue.dispute_until is not None
+    disputable = s in ("corrected", "confirmed", "negotiated") and issue.dispute_until is not None \
+        and stage < FINAL_FROM
     if issue.org_id == actor.org_id and can(actor, "quality.issue.answer", org_id=issue.org_id):
         if s == "open" or stage1:
             out |= {"accept", "confirm", "negotiate"}

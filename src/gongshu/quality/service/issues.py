@@ -411,7 +411,7 @@ def raise_issue(session: Session, *, actor: Any, entry_id: int, channel: str, ti
 
 def _refresh(session: Session, actor: Any, issue: DataIssue, evidence: dict | None, severity: str, urgent: bool,
              version_id: int | None, number: int | None, description: str) -> DataIssue:
-    before = _state(issue)
+    before, before_version = _state(issue), issue.version_id
     if evidence is not None:
         issue.evidence = evidence
     if version_id is not None:
@@ -419,7 +419,8 @@ def _refresh(session: Session, actor: Any, issue: DataIssue, evidence: dict | No
     if description:
         issue.description = description
     issue.severity, issue.urgent = severity, issue.urgent or bool(urgent)
-    issue.occurrences += 1
+    if version_id is None or version_id != before_version:  # found again in other data, not a re-run on the same
+        issue.occurrences += 1
     issue.last_seen_at = issue.updated_at = utcnow()
     session.flush()
     audit.record(session, actor=actor, action="quality.issue.refresh", subject_type=SUBJECT, subject_id=issue.id,
