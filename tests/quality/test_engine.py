@@ -11,6 +11,7 @@ import polars as pl
 import pytest
 from stdnum.cn import ric, uscc
 
+from gongshu.quality.service import engine_kinds
 from gongshu.quality.service.engine import RuleSpec, file_name, run
 from gongshu.store.snapshots import file_sm3
 from tests.factories import make_uscc
@@ -117,6 +118,18 @@ def test_R_GOV_1_each_kind_catches_its_defect_and_passes_clean_data(tmp_path):
     assert (by_key["required"].checked, by_key["format"].checked) == (N, N - 1)  # B: all rows / filled values
     assert by_key["ric"].sample[0]["应为校验位"] == make_id(1)[-1]
     assert by_key["unique"].sample[0]["重复次数"] == 2
+
+
+@pytest.mark.parametrize("in_memory", [True, False], ids=["reference-as-set", "reference-in-duckdb"])
+def test_R_GOV_1_reference_data_small_as_a_set_large_in_duckdb_same_answer(tmp_path, monkeypatch, in_memory):
+    """A small reference table is checked inside the streaming pass (is_in), a large one by DuckDB's anti-join:
+    the same failing rows either way."""
+    monkeypatch.setattr(engine_kinds, "REFERENCE_IN_MEMORY", 1_000_000 if in_memory else 0)
+    spec = RuleSpec("reference", "reference", ("c10",), {"ref_path": str(ref_table(tmp_path)), "ref_column": "r1"})
+    (o,) = run(snapshot(tmp_path / "bad.parquet", planted()), [spec], tmp_path / "out", keys=["c1"], labels=LABELS,
+               today=date(2026, 12, 1))
+    assert o.ran and o.checked - o.passed == 1, (o.error, o.checked, o.passed)
+    assert pl.read_parquet(o.failing_path)["_row"].to_list() == [10]
 
 
 def test_R_GOV_1_checksums_agree_with_python_stdnum(tmp_path):

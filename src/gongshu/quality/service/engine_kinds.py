@@ -325,10 +325,19 @@ def _joined(i: int, c: Compiled, duck: str, value: str | None = None) -> Compile
     return c
 
 
+#: a reference of at most this many rows is held as a set and checked inside the streaming pass (``is_in``); a
+#: larger one is an anti-join in DuckDB (bounded memory, spilling), its failing rows joined back per batch
+REFERENCE_IN_MEMORY = 1_000_000
+
+
 def _reference(r: Runner, i: int, spec: RuleSpec) -> Compiled:
     name = r.col(spec, 0)
     rc = str(spec.params.get("ref_column") or "")
     view, types = r.ref(i, spec.params, [rc])
+    ref = pl.scan_parquet(str(spec.params["ref_path"])).select(pl.col(rc))
+    if ref.select(pl.len()).collect().item() <= REFERENCE_IN_MEMORY:
+        values = ref.select(pl.col(rc).cast(pl.String)).drop_nulls().unique().collect().to_series()
+        return Compiled(r.filled(name), ~r.text(name).is_in(values), [_out(name)])
     ref = sql_ident(rc) if types[rc] == "str" else f"CAST({sql_ident(rc)} AS VARCHAR)"
     duck = (f"SELECT s.file_row_number + 1 AS {ROW}, NULL::BIGINT AS d FROM src s "
             f"WHERE s.{sql_ident(name)} IS NOT NULL AND NOT EXISTS (SELECT 1 FROM (SELECT DISTINCT {ref} AS v FROM "
