@@ -337,7 +337,7 @@ def _reference(r: Runner, i: int, spec: RuleSpec) -> Compiled:
     ref = pl.scan_parquet(str(spec.params["ref_path"])).select(pl.col(rc))
     if ref.select(pl.len()).collect().item() <= REFERENCE_IN_MEMORY:
         values = ref.select(pl.col(rc).cast(pl.String)).drop_nulls().unique().collect().to_series()
-        return Compiled(r.filled(name), ~r.text(name).is_in(values), [_out(name)])
+        return Compiled(r.filled(name), ~r.text(name).is_in(values.implode()), [_out(name)])
     ref = sql_ident(rc) if types[rc] == "str" else f"CAST({sql_ident(rc)} AS VARCHAR)"
     duck = (f"SELECT s.file_row_number + 1 AS {ROW}, NULL::BIGINT AS d FROM src s "
             f"WHERE s.{sql_ident(name)} IS NOT NULL AND NOT EXISTS (SELECT 1 FROM (SELECT DISTINCT {ref} AS v FROM "
