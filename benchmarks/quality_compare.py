@@ -37,7 +37,7 @@ from pathlib import Path
 import polars as pl
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _quality_data import COMPARE_ITEMS, SOURCES, RssSampler, make_compare_sources, run_script  # noqa: E402
+from _quality_data import COMPARE_ITEMS, SOURCES, RssSampler, best, make_compare_sources, run_script  # noqa: E402
 
 KEY = "公民身份号码"
 LEGAL = SOURCES[0]
@@ -178,12 +178,8 @@ def main() -> None:
     for which in ("ours", "peer"):
         if args.only and which != args.only:
             continue
-        runs = [run_child(which, data["paths"], args.dir / f"compare-out-{which}") for _ in range(args.repeat)]
-        ok = [r for r in runs if "error" not in r]
-        best = min(ok, key=lambda r: r["seconds"]) if ok else runs[-1]
-        if len(runs) > 1:
-            best = {**best, "seconds_all_runs": [r.get("seconds") for r in runs]}
-        res[which] = best
+        res[which] = best([run_child(which, data["paths"], args.dir / f"compare-out-{which}")
+                           for _ in range(args.repeat)])
     report = {"benchmark": "quality_compare", "started": started, "persons": args.persons,
               "sources": list(SOURCES), "legal_source": LEGAL, "elements": list(COMPARE_ITEMS),
               "generate_s": data["generate_s"], "planted": data["planted"], **res}

@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import re
+
 from gongshu.errors import Invalid
 
+#: control characters no form field holds (PostgreSQL refuses NUL in text)
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
-def text(value: str | None, field: str, zh: str, en: str, *, required: bool = True, limit: int = 2000) -> str:
-    """``value`` trimmed; :class:`Invalid` when it is required and empty, or longer than ``limit`` characters."""
-    v = (value or "").strip()
+
+def text(value: object, field: str, zh: str, en: str, *, required: bool = True, limit: int = 2000) -> str:
+    """``value`` trimmed; :class:`Invalid` naming the field when it is required and empty, holds control
+    characters, or is longer than ``limit`` characters."""
+    v = ("" if value is None else str(value)).strip()
     if required and not v:
         raise Invalid(f"请填写{zh}", f"{en} is required", field=field)
+    if _CONTROL.search(v):
+        raise Invalid(f"{zh}含有不可见的控制字符", f"{en} contains control characters", field=field)
     if len(v) > limit:
         raise Invalid(f"{zh}不能超过 {limit} 个字", f"{en} may have at most {limit} characters", field=field)
     return v

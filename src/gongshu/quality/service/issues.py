@@ -15,7 +15,6 @@ writes the timeline step and the audit event in the caller's transaction. Servic
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterable, Sequence
 from datetime import date
 from typing import Any
@@ -31,6 +30,7 @@ from gongshu.catalog.service import entries as catalog_entries
 from gongshu.db import utcnow
 from gongshu.errors import Conflict, Invalid, NotFound
 from gongshu.ingest.service import versions as ingest_versions
+from gongshu.kit import forms
 from gongshu.quality.models import SEVERITIES, QualityCheck, QualityResult, QualityRule
 from gongshu.quality.models_issues import CHANNELS, ISSUE_STATUS, STAGES, UNCLOSED, DataIssue, IssueStep
 from gongshu.tasks import service as tasks
@@ -96,7 +96,6 @@ TASKS: dict[str, tuple[str, str, str | None]] = {
 #: machine channels: their dedupe key is checked again by every check, and only a passing re-check corrects them
 MACHINE = ("rule", "compare", "recognizer")
 MAX_TITLE, MAX_TEXT, MAX_ITEM, MAX_ROW, MAX_KEY = 300, 4000, 100, 200, 300
-_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 #: called with (session, actor, issue, step) after every transition, in its transaction: the public channel settles
 #: its open-data error report here (``quality.service.feedback``)
@@ -106,16 +105,8 @@ ON_OUTCOME: list[Callable[[Session, Any, DataIssue, IssueStep], None]] = []
 # Small helpers ----------------------------------------------------------------------------------------------
 
 def text(value: Any, field: str, zh: str, en: str, *, limit: int = MAX_TEXT, required: bool = True) -> str:
-    """``value`` trimmed; :class:`Invalid` naming the field when required and empty, too long, or with control
-    characters (PostgreSQL refuses NUL; none belongs in a form)."""
-    v = ("" if value is None else str(value)).strip()
-    if required and not v:
-        raise Invalid(f"请填写{zh}", f"{en} is required", field=field)
-    if _CONTROL.search(v):
-        raise Invalid(f"{zh}含有不可见的控制字符", f"{en} contains control characters", field=field)
-    if len(v) > limit:
-        raise Invalid(f"{zh}不能超过 {limit} 个字", f"{en} may have at most {limit} characters", field=field)
-    return v
+    """The loop's free text: :func:`gongshu.kit.forms.text` with the loop's length limit."""
+    return forms.text(value, field, zh, en, limit=limit, required=required)
 
 
 def workdays(kind: str, urgent: bool) -> int:

@@ -34,7 +34,7 @@ from __future__ import annotations
 import logging
 import time
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from gongshu.audit import service as audit
@@ -243,28 +243,38 @@ def _may_see(actor: Actor, org_id: int) -> bool:
     return can(actor, "quality.suggestion.view_all") or can(actor, "quality.suggestion.view", org_id=org_id)
 
 
+def _scoped(actor: Actor, stmt: Select, model) -> Select:
+    """The authority sees every row; a department only its own (and needs the view action)."""
+    if can(actor, "quality.suggestion.view_all"):
+        return stmt
+    require(actor, "quality.suggestion.view")
+    return stmt.where(model.org_id == actor.org_id)
+
+
+def _visible(session: Session, actor: Actor, model, row_id: int, zh: str, en: str, field: str):
+    if not can(actor, "quality.suggestion.view_all"):
+        require(actor, "quality.suggestion.view")
+    row = session.get(model, row_id) if 0 < row_id < 2**31 else None
+    if row is None or not _may_see(actor, row.org_id):
+        raise NotFound(zh, en, field=field)
+    return row
+
+
 def list_suggestions(session: Session, *, actor: Actor, status: str | None = "open", limit: int = 500
                      ) -> list[GradingSuggestion]:
     """Suggestions the actor may see (the authority: all; a department: its own entries'), newest first."""
     if status and status not in SUGGESTION_STATUS:
         status = None
-    stmt = select(GradingSuggestion).order_by(GradingSuggestion.id.desc()).limit(limit)
-    if not can(actor, "quality.suggestion.view_all"):
-        require(actor, "quality.suggestion.view")
-        stmt = stmt.where(GradingSuggestion.org_id == actor.org_id)
+    stmt = _scoped(actor, select(GradingSuggestion).order_by(GradingSuggestion.id.desc()).limit(limit),
+                   GradingSuggestion)
     if status:
         stmt = stmt.where(GradingSuggestion.status == status)
     return list(session.scalars(stmt))
 
 
 def get_suggestion(session: Session, *, actor: Actor, suggestion_id: int) -> GradingSuggestion:
-    if not can(actor, "quality.suggestion.view_all"):
-        require(actor, "quality.suggestion.view")
-    s = session.get(GradingSuggestion, suggestion_id) if 0 < suggestion_id < 2**31 else None
-    if s is None or not _may_see(actor, s.org_id):
-        raise NotFound(f"没有编号为 {suggestion_id} 的分级建议", f"No grading suggestion {suggestion_id}",
-                       field="suggestion_id")
-    return s
+    return _visible(session, actor, GradingSuggestion, suggestion_id, f"没有编号为 {suggestion_id} 的分级建议",
+                    f"No grading suggestion {suggestion_id}", "suggestion_id")
 
 
 def _open(session: Session, actor: Actor, suggestion_id: int) -> GradingSuggestion:
@@ -307,22 +317,14 @@ def dismiss(session: Session, *, actor: Actor, suggestion_id: int, reason: str) 
 
 def scans_of(session: Session, *, actor: Actor, entry_id: int | None = None, limit: int = 50) -> list[Scan]:
     """Recent scans the actor may see (each says which recognizers could not run)."""
-    stmt = select(Scan).order_by(Scan.id.desc()).limit(limit)
-    if not can(actor, "quality.suggestion.view_all"):
-        require(actor, "quality.suggestion.view")
-        stmt = stmt.where(Scan.org_id == actor.org_id)
+    stmt = _scoped(actor, select(Scan).order_by(Scan.id.desc()).limit(limit), Scan)
     if entry_id:
         stmt = stmt.where(Scan.entry_id == entry_id)
     return list(session.scalars(stmt))
 
 
 def get_scan(session: Session, *, actor: Actor, scan_id: int) -> Scan:
-    if not can(actor, "quality.suggestion.view_all"):
-        require(actor, "quality.suggestion.view")
-    scan = session.get(Scan, scan_id) if 0 < scan_id < 2**31 else None
-    if scan is None or not _may_see(actor, scan.org_id):
-        raise NotFound(f"没有编号为 {scan_id} 的识别记录", f"No scan {scan_id}", field="scan_id")
-    return scan
+    return _visible(session, actor, Scan, scan_id, f"没有编号为 {scan_id} 的识别记录", f"No scan {scan_id}", "scan_id")
 
 
 def suggestions_of_scan(session: Session, *, actor: Actor, scan_id: int) -> list[GradingSuggestion]:
