@@ -26,6 +26,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import quote
 
+import adbc_driver_postgresql.dbapi as adbc_pg
 import psycopg
 import pyarrow as pa
 from sqlalchemy import Connection, Engine, create_engine, make_url, text
@@ -72,6 +73,8 @@ __all__ = ["ARROW_TYPES", "Column", "DiffCounts", "ResourceStore", "SnapshotWrit
 
 MAX_PAGE = 10_000
 PG_COPY_ROWS = 50_000
+#: rows per binary COPY of a new table (ADBC; one transaction for the whole table all the same)
+PG_INGEST_ROWS = 131_072
 
 
 class ResourceStore:
@@ -181,7 +184,7 @@ class ResourceStore:
 
         With ``create=True`` the table is created in the same go: on SQLite a new file written by the
         ADBC driver from the Arrow buffers and renamed into place at the end; on PostgreSQL one
-        transaction of COPY FROM STDIN (CSV written by pyarrow). Without it, rows are appended to the
+        transaction of the ADBC driver's binary COPY from the Arrow buffers. Without it, rows are appended to the
         existing table (SQLite: executemany inside one ``BEGIN IMMEDIATE``). ``index=True`` (with
         ``create``) also builds the unique key index and statistics before anything is visible, as
         :meth:`finish_table` would. ``exclude`` (with ``create``) is called once the batches are exhausted:
@@ -195,7 +198,9 @@ class ResourceStore:
             if create:
                 return self._create_sqlite(name, cols, batches, index, exclude)
             return self._append_sqlite(name, cols, batches)
-        return self._write_pg(name, cols, batches, create, index and create, exclude if create else None)
+        if create:
+            return self._create_pg(name, cols, batches, index, exclude)
+        return self._write_pg(name, cols, batches)
 
     def _create_sqlite(self, name: str, cols: list[Column], batches, index: bool, exclude) -> int:
         keys = key_names(cols)
@@ -231,37 +236,68 @@ class ResourceStore:
             raw.close()
         return n
 
-    def _write_pg(self, name: str, cols: list[Column], batches, create: bool, index: bool, exclude) -> int:
+    def _create_pg(self, name: str, cols: list[Column], batches, index: bool, exclude) -> int:
+        """A new table in one transaction of the ADBC PostgreSQL driver: the DDL, the rows sent from the Arrow
+        buffers with binary COPY (no text formatting on our side, no text parsing on the server's), the
+        excluded rows deleted, the unique key index; then statistics outside the transaction."""
+        con = adbc_pg.connect(self._libpq_url())  # not autocommit: everything below commits together
+        try:
+            cur = con.cursor()
+            cur.execute(self._ddl(name, cols))
+            n = 0
+            names = [c.name for c in cols]
+            for chunk in iter_chunks(batches, PG_INGEST_ROWS):
+                arrays = [typed_column(chunk, c) for c in cols]
+                cur.adbc_ingest(name, pa.RecordBatch.from_arrays(arrays, names=names), mode="append",
+                                db_schema_name=self.schema)
+                n += chunk.num_rows
+            gone = sorted({int(r) for r in exclude()}) if exclude is not None else []
+            if gone:  # a new table's identity numbers the rows from 1 in the order they were sent
+                cur.execute(f"DELETE FROM {self._t(name)} WHERE _rid = ANY($1::bigint[])",  # noqa: S608 - names checked
+                            ("{" + ",".join(map(str, gone)) + "}",))
+                n -= len(gone)
+            if index:
+                # a failed statement would leave the driver's transaction unusable (no savepoints there):
+                # the index is built in a block that swallows a unique violation, then looked for
+                cur.execute(f"DO $$ BEGIN {self._index_sql(name, cols)}; "
+                            "EXCEPTION WHEN unique_violation THEN NULL; END $$")
+                cur.execute("SELECT to_regclass($1) IS NULL", (f"{q(self.schema)}.{q(_index_name(name))}",))
+                if cur.fetchone()[0]:
+                    cur.execute(self._duplicates_sql(name, cols))
+                    found = cur.fetchall()
+                    con.rollback()
+                    raise self._duplicates_error(name, cols, found)
+            cur.close()
+            con.commit()
+        except DATA_ERRORS as exc:
+            con.rollback()
+            raise db_error(exc, name, cols) from exc
+        except BaseException:
+            con.rollback()
+            raise
+        finally:
+            con.close()
+        if index:
+            with self._read.connect() as conn:  # ANALYZE outside the load's transaction: cheap to repeat
+                conn.exec_driver_sql(f"ANALYZE {self._t(name)}")
+        return n
+
+    def _libpq_url(self) -> str:
+        """The store's PostgreSQL URL as libpq takes it (the ADBC driver's)."""
+        return make_url(self.url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+    def _write_pg(self, name: str, cols: list[Column], batches) -> int:
+        """Rows appended to an existing table: one transaction of COPY FROM STDIN (CSV written by pyarrow)."""
         raw = self.engine.raw_connection()
         pg = raw.driver_connection
-        copy = (f"COPY {self._t(name)} ({', '.join(q(c.name) for c in cols)}) FROM STDIN "
-                f"(FORMAT csv{', FREEZE' if create else ''})")
+        copy = f"COPY {self._t(name)} ({', '.join(q(c.name) for c in cols)}) FROM STDIN (FORMAT csv)"
         n = 0
         try:
-            with pg.cursor() as cur:
-                if create:
-                    cur.execute(self._ddl(name, cols))
-                with cur.copy(copy) as cp:
-                    for chunk in iter_chunks(batches, PG_COPY_ROWS):
-                        cp.write(pg_csv(chunk, cols))
-                        n += chunk.num_rows
-                gone = sorted({int(r) for r in exclude()}) if exclude is not None else []
-                if gone:  # a new table's identity numbers the COPY's rows from 1 in order
-                    cur.execute(f"DELETE FROM {self._t(name)} WHERE _rid = ANY(%s)", (gone,))  # noqa: S608
-                    n -= len(gone)
-                if index:
-                    cur.execute("SAVEPOINT before_index")
-                    try:
-                        cur.execute(self._index_sql(name, cols))
-                    except psycopg.errors.UniqueViolation:
-                        cur.execute("ROLLBACK TO SAVEPOINT before_index")
-                        found = cur.execute(self._duplicates_sql(name, cols)).fetchall()
-                        pg.rollback()
-                        raise self._duplicates_error(name, cols, found) from None
+            with pg.cursor() as cur, cur.copy(copy) as cp:
+                for chunk in iter_chunks(batches, PG_COPY_ROWS):
+                    cp.write(pg_csv(chunk, cols))
+                    n += chunk.num_rows
             pg.commit()
-            if index:
-                with self._read.connect() as conn:  # ANALYZE outside the load's transaction: cheap to repeat
-                    conn.exec_driver_sql(f"ANALYZE {self._t(name)}")
         except DATA_ERRORS as exc:
             pg.rollback()
             raise db_error(exc, name, cols) from exc

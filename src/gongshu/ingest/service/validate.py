@@ -415,11 +415,13 @@ def validate_batch(batch: pa.RecordBatch, spec: LoadSpec,
     failed = df.filter(pl.col("__bad"))  # usually a few rows: the messages are built for them only
     if not failed.height:
         return valid, REJECT_SCHEMA.empty_table()
+    # one plan for the checks that failed somewhere in the batch (of dozens, usually a few)
+    hit = failed.select([pl.col(c.mask).any() for c in checks]).row(0)
     rejects = [
-        failed.filter(pl.col(c.mask)).select(
+        failed.lazy().filter(pl.col(c.mask)).select(
             pl.col("_row").cast(pl.Int64), pl.lit(c.label).alias("field"),
             pl.col(c.source).cast(pl.String).str.slice(0, VALUE_CHARS).fill_null("").alias("value"),
             pl.lit(c.rule).alias("rule"), c.zh.alias("message"), c.en.alias("message_en"))
-        for c in checks]
-    out = pl.concat([r for r in rejects if r.height]).sort("_row", maintain_order=True).to_arrow()
+        for c, any_row in zip(checks, hit, strict=True) if any_row]
+    out = pl.concat(rejects).sort("_row", maintain_order=True).collect(engine="in-memory").to_arrow()
     return valid, out.cast(REJECT_SCHEMA)

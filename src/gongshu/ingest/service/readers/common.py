@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import codecs
 import io
+import queue
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -184,7 +186,7 @@ class Reader:
         """Record batches of at most ``batch_rows`` rows (see the module docstring)."""
         source = _SOURCES[self.format](self, batch_rows)
         total = 0
-        for batch in _rebatch(source, batch_rows):
+        for batch in prefetched(_rebatch(source, batch_rows)):
             total += batch.num_rows
             yield batch
         if total == 0 and not self.structural_rows:
@@ -254,6 +256,53 @@ def _rebatch(source: Iterator[pa.RecordBatch], batch_rows: int) -> Iterator[pa.R
             pending, count = [b for b in rest.to_batches() if b.num_rows], rest.num_rows
     if count:
         yield pa.Table.from_batches(pending).combine_chunks().to_batches()[0]
+
+
+_DONE = object()
+
+
+def prefetched(batches: Iterator[pa.RecordBatch], depth: int = 2) -> Iterator[pa.RecordBatch]:
+    """``batches`` produced on a thread of their own, at most ``depth`` ahead of the consumer: the next
+    batch is parsed (pyarrow releases the GIL) while the caller validates the current one. The producer's
+    error is raised here, in order; a consumer that stops early stops the producer."""
+    out: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(item: object) -> bool:
+        while not stop.is_set():
+            try:
+                out.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for batch in batches:
+                if not put(batch):
+                    return
+            put(_DONE)
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer, raised there
+            put(exc)
+        finally:
+            closer = getattr(batches, "close", None)
+            if closer is not None:
+                closer()
+
+    worker = threading.Thread(target=produce, name="reader-prefetch", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item = out.get()
+            if item is _DONE:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        worker.join()
 
 
 def _with_rows(columns: list[pa.Array], header: list[str], first_row: int) -> pa.RecordBatch:
