@@ -94,3 +94,34 @@ def test_colliding_key_hashes_are_compared_by_value(tmp_path, monkeypatch):
     both.add(good)
     table, positions = both.duplicates(tmp_path / "delta.parquet")
     assert table.column("_row").to_pylist() == [4] and positions == [2]
+
+
+def _has_statistics(store, table: str) -> bool:
+    if store.dialect == "sqlite":
+        with store._writer(table).connect() as conn:
+            found = conn.exec_driver_sql("SELECT name FROM sqlite_master WHERE name = 'sqlite_stat1'").first()
+            return found is not None and conn.exec_driver_sql(
+                "SELECT count(*) FROM sqlite_stat1 WHERE tbl = ?", (table,)).scalar() > 0
+    with store._read.connect() as conn:
+        return conn.exec_driver_sql(
+            "SELECT count(*) FROM pg_stats WHERE schemaname = %s AND tablename = %s", (store.schema, table)).scalar() > 0
+
+
+def test_R_AGG_6_statistics_of_a_new_table_follow_in_a_queued_job(f, db, tmp_path):
+    """The load's table serves as soon as it is indexed; ANALYZE runs right after, as the job ``ingest.analyze``
+    queued in the applying transaction (a table dropped before it ran is skipped)."""
+    from gongshu.jobs.models import Job
+    from gongshu.jobs.service import drain
+
+    c, entry = setup(f, db)
+    load = load_file(db, c.officer, entry, write_csv(tmp_path / "p.csv", person_rows(50)))
+    assert load.status == "applied", load.error
+    v = db.get(DataVersion, load.version_id)
+    store = registry.get_store()
+    job = db.scalars(select(Job).where(Job.kind == "ingest.analyze")).one()
+    assert job.payload == {"table": v.table_name}
+    assert not _has_statistics(store, v.table_name)
+    db.commit()
+    drain()
+    assert _has_statistics(store, v.table_name)
+    assert store.analyze("rd_404_l404") is False  # gone: nothing to do, no error

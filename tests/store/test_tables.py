@@ -348,3 +348,16 @@ def test_r_agg_6_rows_can_be_left_out_by_position_after_the_stream(store):
     rows, _ = store.query("rd_1_1", PERSON, limit=10)
     keys = batch.column("c1").to_pylist()
     assert [r["c1"] for r in rows] == [keys[0], keys[2], keys[3], keys[5]]
+
+
+def test_r_agg_6_rows_appended_to_a_new_table_follow_its_rows(store):
+    """A table written in one go (on PostgreSQL: row numbers sent with the rows, not drawn from the identity)
+    takes appended rows after its own: no clash of row numbers (a table without key is unique on them),
+    the stream order kept."""
+    first = batch_of([{"c1": f"甲{i}", "c2": i} for i in range(5)], NO_KEY)
+    more = batch_of([{"c1": f"乙{i}", "c2": i} for i in range(3)], NO_KEY)
+    assert store.write_batches("rd_1_1", NO_KEY, [first], create=True, index=True) == 5
+    assert store.write_batches("rd_1_1", NO_KEY, [more]) == 3
+    assert store.count("rd_1_1") == 8
+    names = [r["c1"] for b in store.iter_batches("rd_1_1", NO_KEY) for r in b.to_pylist()]
+    assert names == [f"甲{i}" for i in range(5)] + [f"乙{i}" for i in range(3)]

@@ -27,6 +27,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 import adbc_driver_postgresql.dbapi as adbc_pg
+import numpy as np
 import psycopg
 import pyarrow as pa
 from sqlalchemy import Connection, Engine, create_engine, make_url, text
@@ -178,7 +179,7 @@ class ResourceStore:
     # the bulk path -------------------------------------------------------------------------------
 
     def write_batches(self, name: str, columns: Sequence[Column], batches: Iterable[pa.RecordBatch], *,
-                      create: bool = False, index: bool = False,
+                      create: bool = False, index: bool = False, analyze: bool = True,
                       exclude: Callable[[], Sequence[int]] | None = None) -> int:
         """Append all ``batches`` (columns by SQL name; extra columns ignored) in ONE transaction.
 
@@ -187,7 +188,8 @@ class ResourceStore:
         transaction of the ADBC driver's binary COPY from the Arrow buffers. Without it, rows are appended to the
         existing table (SQLite: executemany inside one ``BEGIN IMMEDIATE``). ``index=True`` (with
         ``create``) also builds the unique key index and statistics before anything is visible, as
-        :meth:`finish_table` would. ``exclude`` (with ``create``) is called once the batches are exhausted:
+        :meth:`finish_table` would; ``analyze=False`` leaves the statistics to a later :meth:`analyze` (a load
+        queues it, so its table serves as soon as it is indexed). ``exclude`` (with ``create``) is called once the batches are exhausted:
         the rows at those 1-based positions of the stream (their ``_rid``) are left out of the table
         (e.g. duplicate keys found only after the whole file was read). Returns the rows written. Values the database refuses and
         duplicate keys raise Invalid, and nothing of the call is kept.
@@ -196,18 +198,19 @@ class ResourceStore:
         self._require(name, exists=not create)
         if self.dialect == "sqlite":
             if create:
-                return self._create_sqlite(name, cols, batches, index, exclude)
+                return self._create_sqlite(name, cols, batches, index, exclude, analyze)
             return self._append_sqlite(name, cols, batches)
         if create:
-            return self._create_pg(name, cols, batches, index, exclude)
+            return self._create_pg(name, cols, batches, index, exclude, analyze)
         return self._write_pg(name, cols, batches)
 
-    def _create_sqlite(self, name: str, cols: list[Column], batches, index: bool, exclude) -> int:
+    def _create_sqlite(self, name: str, cols: list[Column], batches, index: bool, exclude, analyze: bool) -> int:
         keys = key_names(cols)
         try:
             return sqlite_dir.write_new(self.root, name, self._ddl(name, cols), cols, batches,
                                         index_sql=self._index_sql(name, cols) if index and keys else None,
-                                        duplicates_sql=self._duplicates_sql(name, cols), exclude=exclude)
+                                        duplicates_sql=self._duplicates_sql(name, cols), exclude=exclude,
+                                        analyze=analyze)
         except sqlite_dir.DuplicateKeys as exc:
             raise self._duplicates_error(name, cols, exc.rows) from None
         except DATA_ERRORS as exc:
@@ -236,7 +239,7 @@ class ResourceStore:
             raw.close()
         return n
 
-    def _create_pg(self, name: str, cols: list[Column], batches, index: bool, exclude) -> int:
+    def _create_pg(self, name: str, cols: list[Column], batches, index: bool, exclude, analyze: bool) -> int:
         """A new table in one transaction of the ADBC PostgreSQL driver: the DDL, the rows sent from the Arrow
         buffers with binary COPY (no text formatting on our side, no text parsing on the server's), the
         excluded rows deleted, the unique key index; then statistics outside the transaction."""
@@ -245,14 +248,18 @@ class ResourceStore:
             cur = con.cursor()
             cur.execute(self._ddl(name, cols))
             n = 0
-            names = [c.name for c in cols]
+            names = ["_rid", *(c.name for c in cols)]
             for chunk in iter_chunks(batches, PG_INGEST_ROWS):
-                arrays = [typed_column(chunk, c) for c in cols]
+                # _rid numbered here (the stream's 1-based position), not by the identity's nextval per row
+                rid = pa.array(np.arange(n + 1, n + 1 + chunk.num_rows, dtype=np.int64))
+                arrays = [rid, *(typed_column(chunk, c) for c in cols)]
                 cur.adbc_ingest(name, pa.RecordBatch.from_arrays(arrays, names=names), mode="append",
                                 db_schema_name=self.schema)
                 n += chunk.num_rows
+            if n:  # rows appended later continue the numbering
+                cur.execute("SELECT setval(pg_get_serial_sequence($1, '_rid'), $2)", (self._t(name), n))
             gone = sorted({int(r) for r in exclude()}) if exclude is not None else []
-            if gone:  # a new table's identity numbers the rows from 1 in the order they were sent
+            if gone:
                 cur.execute(f"DELETE FROM {self._t(name)} WHERE _rid = ANY($1::bigint[])",  # noqa: S608 - names checked
                             ("{" + ",".join(map(str, gone)) + "}",))
                 n -= len(gone)
@@ -277,10 +284,22 @@ class ResourceStore:
             raise
         finally:
             con.close()
-        if index:
-            with self._read.connect() as conn:  # ANALYZE outside the load's transaction: cheap to repeat
-                conn.exec_driver_sql(f"ANALYZE {self._t(name)}")
+        if index and analyze:
+            self.analyze(name)
         return n
+
+    def analyze(self, name: str) -> bool:
+        """Gather the planner's statistics of table ``name`` (outside any load's transaction: cheap to repeat);
+        False when the table is gone (e.g. dropped by retention before a queued call ran)."""
+        if not self.has_table(name):
+            return False
+        try:
+            with self._writer(name).connect() as conn:
+                conn.exec_driver_sql(f"ANALYZE {self._t(name)}")
+                conn.commit()
+        except (NotFound, ProgrammingError):  # dropped meanwhile
+            return False
+        return True
 
     def _libpq_url(self) -> str:
         """The store's PostgreSQL URL as libpq takes it (the ADBC driver's)."""

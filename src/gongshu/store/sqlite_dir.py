@@ -104,10 +104,11 @@ class DuplicateKeys(Exception):
 
 def write_new(root: Path, name: str, ddl: str, columns: Sequence[Column], batches: Iterable[pa.RecordBatch], *,
               index_sql: str | None, duplicates_sql: str,
-              exclude: Callable[[], Sequence[int]] | None = None) -> int:
+              exclude: Callable[[], Sequence[int]] | None = None, analyze: bool = True) -> int:
     """Write a new table file from ``batches`` and move it into place; returns the rows written.
 
-    ``index_sql``: the unique key index to build before the file is published (None: no index now).
+    ``index_sql``: the unique key index to build before the file is published (None: no index now), with its
+    statistics unless ``analyze`` is False.
     ``exclude``: called once the batches are exhausted; the rows at those 1-based positions of the
     stream (their ``_rid``) are removed before the index is built. Raises :class:`DuplicateKeys` when that index finds duplicates, the driver's error for
     values SQLite refuses; either way nothing is left behind.
@@ -143,7 +144,8 @@ def write_new(root: Path, name: str, ddl: str, columns: Sequence[Column], batche
             except adbc_driver_manager.IntegrityError:
                 cur.execute(duplicates_sql)
                 raise DuplicateKeys(list(cur.fetchall())) from None
-            cur.execute(f"ANALYZE {q(name)}")
+            if analyze:
+                cur.execute(f"ANALYZE {q(name)}")
         cur.execute("COMMIT")
         cur.execute("PRAGMA journal_mode=WAL")  # persistent: readers find the file in WAL mode
         cur.close()

@@ -181,8 +181,6 @@ def _job(session: Session, *, load_id: int) -> None:
 
 # Processing --------------------------------------------------------------------------------
 
-# Processing --------------------------------------------------------------------------------
-
 def _start(load_id: int) -> pipeline.Plan | None:
     with unit_of_work() as session:
         load = session.get(Load, load_id)
@@ -282,9 +280,16 @@ def _apply(session: Session, plan: pipeline.Plan, out: pipeline.Outcome, table: 
                         "load_id": load.id, "source_sm3": load.source_sm3},
                  detail={"added": version.added, "changed": version.changed, "deleted": version.deleted,
                          "by": plan.created_by})
+    # the new table serves now; its planner statistics are gathered right after, off the load's path
+    enqueue(session, "ingest.analyze", table=table)
     for hook in ON_VERSION:  # other domains react to new data (quality checks, comparisons) in this transaction
         hook(session, version)
     return load
+
+
+@handler("ingest.analyze")
+def _analyze(session: Session, *, table: str) -> None:
+    registry.get_store().analyze(table)
 
 
 # Reading loads -----------------------------------------------------------------------------

@@ -273,7 +273,7 @@ def _build(plan: Plan, work: Path, table: str, reader, columns, keys: list[str],
         feed.wait()
     else:
         store.write_batches(table, columns, pq.ParquetFile(snap).iter_batches(batch_size=50_000), create=True,
-                            index=True)
+                            index=True, analyze=False)
     return Outcome(report, rows_read, rows_valid, rej_rows, "ready", snapshot=snap, snapshot_sm3=snap_sm3,
                     rows=rows, counts=vars(counts), columns=specs.columns_json(columns))
 
@@ -319,7 +319,7 @@ class _StoreFeed:
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store-feed")
         self._excluded: list[int] = []
         self._future = self._pool.submit(registry.get_store().write_batches, table, columns, self._batches(),
-                                         create=True, index=True, exclude=lambda: self._excluded)
+                                         create=True, index=True, analyze=False, exclude=lambda: self._excluded)
         self._open = True
 
     def exclude(self, positions: list[int]) -> None:
