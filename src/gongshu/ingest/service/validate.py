@@ -15,7 +15,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
-from functools import cache
+from functools import cache, lru_cache
 
 import polars as pl
 import pyarrow as pa
@@ -343,20 +343,30 @@ def _needed(df: pl.DataFrame, spec: LoadSpec) -> list[set[str]]:
     return out
 
 
-def validate_batch(batch: pa.RecordBatch, spec: LoadSpec,
-                   normalised: Normalisations | None = None) -> tuple[pa.Table, pa.Table]:
-    """Split a reader batch into (valid rows typed per :func:`output_schema`, rejects per ``REJECT_SCHEMA``);
-    what normalisation changed is counted into ``normalised`` when given."""
-    df = pl.from_arrow(pa.Table.from_batches([batch]))
-    assert isinstance(df, pl.DataFrame)
+@dataclass(frozen=True)
+class _Plan:
+    """The expressions of one batch's validation, built once per (entry, triggered normalisations)."""
+    values: list
+    pre: list
+    parsing: list
+    derived: list
+    typed: list
+    checks: list[_Check]
+    flags: list[tuple[str, str, list[Stage]]]
+
+
+@lru_cache(maxsize=64)
+def _compile(spec: LoadSpec, needed: tuple[frozenset[str], ...], counting: bool, today: date) -> _Plan:
+    """The validation's expressions for ``spec`` when the normalisations ``needed`` apply (cached: a file's
+    batches mostly need the same ones, and building the expressions costs as much as checking a small batch).
+    ``today`` is part of the key: birth dates are checked against the day the batch is read."""
     values, pre, parsing, derived, typed, checks = [], [], [], [], [], []
     flags: list[tuple[str, str, list[Stage]]] = []
-    needed = _needed(df, spec)
     for i, item in enumerate(spec.items):
-        x, item_stages = stages(item.label, item.type, item.check, item.code_table, needed[i])
+        x, item_stages = stages(item.label, item.type, item.check, item.code_table, set(needed[i]))
         values.append(pl.when(x.str.len_bytes() > 0).then(x).alias(f"__v{i}"))
         v = pl.col(f"__v{i}")
-        if normalised is not None:  # one flag per item: the value as written differs from the value kept
+        if counting:  # one flag per item: the value as written differs from the value kept
             raw = pl.col(item.label).cast(pl.String)
             derived.append((raw.is_not_null() & (raw != v.fill_null(""))).fill_null(False).alias(f"__c{i}"))
             flags.append((f"__c{i}", item.label, item_stages))
@@ -399,6 +409,18 @@ def validate_batch(batch: pa.RecordBatch, spec: LoadSpec,
         name = f"__m{i}_{rule}"
         derived.append(mask.fill_null(False).alias(name))
         checks.append(_Check(spec.items[i].label, rule, name, spec.items[i].label, zh, en))
+    return _Plan(values, pre, parsing, derived, typed, checks, flags)
+
+
+def validate_batch(batch: pa.RecordBatch, spec: LoadSpec,
+                   normalised: Normalisations | None = None) -> tuple[pa.Table, pa.Table]:
+    """Split a reader batch into (valid rows typed per :func:`output_schema`, rejects per ``REJECT_SCHEMA``);
+    what normalisation changed is counted into ``normalised`` when given."""
+    df = pl.from_arrow(pa.Table.from_batches([batch]))
+    assert isinstance(df, pl.DataFrame)
+    plan = _compile(spec, tuple(frozenset(n) for n in _needed(df, spec)), normalised is not None, date.today())
+    values, pre, parsing, derived, typed, checks, flags = (plan.values, plan.pre, plan.parsing, plan.derived,
+                                                           plan.typed, plan.checks, plan.flags)
     # one lazy plan for the four dependent steps (the optimiser shares work between them); the in-memory
     # engine, not the streaming one
     lf = df.lazy().with_columns(values)
