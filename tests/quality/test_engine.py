@@ -132,16 +132,38 @@ def test_R_GOV_1_reference_data_small_as_a_set_large_in_duckdb_same_answer(tmp_p
     assert pl.read_parquet(o.failing_path)["_row"].to_list() == [10]
 
 
+def _valid_ric(v: str) -> bool:
+    """python-stdnum's GB 11643, with the region code in use at some time from the year of birth on (stdnum wants
+    it in use in that very year: numbers issued in 1984-1999 to people born earlier carry the codes of then)."""
+    def as_stored(x: str) -> bool:  # a value is valid as stored: stdnum strips spaces and upper-cases first
+        return ric.is_valid(x) and ric.compact(x) in (x, x.upper())
+    if as_stored(v):
+        return True
+    if len(v) != 18 or not v[:17].isdigit() or v[17] != ric.calc_check_digit(v[:17] + "0"):
+        return False
+    try:
+        born = date(int(v[6:10]), int(v[10:12]), int(v[12:14]))
+    except ValueError:
+        return False
+
+    def in_year(y: int) -> bool:
+        body = f"{v[:6]}{y}0101{v[14:17]}"
+        return ric.is_valid(body + ric.calc_check_digit(body + "0"))
+    return any(in_year(y) for y in range(born.year, 2027))
+
+
 def test_R_GOV_1_checksums_agree_with_python_stdnum(tmp_path):
-    """GB 11643 and GB 32100, computed vectorised (Polars), decide as python-stdnum does on a mixed sample."""
-    # 110105 (朝阳区) exists in every year; 440106 (天河区) only since 1985, so IDs born in 1950 there are invalid
+    """GB 11643 and GB 32100, computed vectorised (Polars), decide as python-stdnum does on a mixed sample —
+    except that a citizen ID's region code may date from after the birth (see ``_valid_ric``)."""
+    # 110105 (朝阳区) exists in every year; 440106 (天河区) only since 1985: stdnum refuses IDs born in 1950 there,
+    # the rule accepts them (issued later, with the code of then)
     ids = [make_id(i * 37, region="110105" if i % 3 else "440106") for i in range(1, 80)]
     wrong = [x[:-1] + "0123456789X"[(("0123456789X".index(x[-1])) + k) % 11] for k, x in enumerate(ids, 1)]
     odd = ["44010619850312001", "4401061985031200123", "440106198502300017", "000000198503120017",
            "11010519491231002x", "11010519491231002X", "abcdefghijklmnopqr", "", " 440106198503120015"]
     digits = [hashlib.sha256(str(i).encode()).hexdigest() for i in range(60)]
     noise = ["440106" + str(int(h, 16))[:11] + "0123456789X"[i % 11] for i, h in enumerate(digits)]
-    sample = ids + wrong + odd + noise
+    sample = ids + wrong + odd + noise + [make_id(5, region="110201", birth="19900101")]
     codes = [make_uscc(i) for i in range(1, 60)]
     codes += [c[:-1] + ("Y" if c[-1] != "Y" else "0") for c in codes[:30]] + ["91110000600037341L", "A1110000600037341L",
                                                                                  "9111000060003734IL", "12345"]
@@ -151,12 +173,14 @@ def test_R_GOV_1_checksums_agree_with_python_stdnum(tmp_path):
     a, b = run(path, [RuleSpec("ric", "checksum", ("c1",), {"scheme": "ric"}),
                       RuleSpec("uscc", "checksum", ("c2",), {"scheme": "gb32100"})], tmp_path / "out")
     failing_ids = set(pl.read_parquet(a.failing_path)["c1"].to_list())
-    # a value is valid as stored: python-stdnum strips spaces and upper-cases first, the engine takes it as it is
-    def valid(v: str) -> bool:
-        return ric.is_valid(v) and ric.compact(v) in (v, v.upper())
-    assert failing_ids == {v for v in sample if v.strip() and not valid(v)}
-    assert (a.checked, a.passed) == (len(sample) - 1, sum(valid(v) for v in sample))  # the blank one is not checked
+    assert failing_ids == {v for v in sample if v.strip() and not _valid_ric(v)}
+    assert (a.checked, a.passed) == (len(sample) - 1, sum(_valid_ric(v) for v in sample))  # the blank one is not checked
     assert a.passed > 40
+    # born in 1950 with 440106 (a code since 1985): stdnum refuses it, the rule accepts it
+    born_before = [v for v in ids if v.startswith("440106") and not ric.is_valid(v)]
+    assert born_before and not failing_ids & set(born_before)
+    # born in 1990 with 110201 (abolished in 1982): refused by both
+    assert make_id(5, region="110201", birth="19900101") in failing_ids
     failing_codes = set(pl.read_parquet(b.failing_path)["c2"].to_list())
     assert failing_codes == {c for c in codes if not uscc.is_valid(c)} and len(failing_codes) == 33
 
