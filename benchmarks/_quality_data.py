@@ -61,15 +61,15 @@ RIC_FORMAT = r"^[0-9]{17}[0-9X]$"
 #: the twenty rules: (key, dimension, kind, items, params, planted defect kinds, description). ``kind`` and
 #: ``params`` are those of the engine (``gongshu.quality.service.engine.RuleSpec``); ``items`` are snapshot columns.
 #: As in the engine, a rule on one value checks only filled values (that is what 必填 is for); R02 is the whole
-#: GB 11643 test as python-stdnum validates a number (form, check character, a real birth date, a GB/T 2260 region
-#: code in use in the year of birth), so a malformed ID fails R01 and R02; the two ID-consistency rules look only at
+#: GB 11643 test (form, check character, a real birth date, a GB/T 2260 region code in use at some time from the
+#: year of birth on), so a malformed ID fails R01 and R02; the two ID-consistency rules look only at
 #: IDs of the right form.
 RULES: tuple[dict, ...] = tuple(
     {"key": k, "dimension": dim, "kind": kind, "items": items, "params": params, "planted": planted, "zh": zh}
     for k, dim, kind, items, params, planted, zh in (
         ("R01", "normative", "format", ["c1"], {"pattern": RIC_FORMAT}, [0], "公民身份号码为 17 位数字加校验位"),
         ("R02", "normative", "checksum", ["c1"], {"scheme": "gb11643"}, [0, 1],
-         "公民身份号码有效（GB 11643：形式、校验位、出生日期、出生当年有效的行政区划代码）"),
+         "公民身份号码有效（GB 11643：形式、校验位、出生日期、出生以后使用过的行政区划代码）"),
         ("R03", "normative", "format", ["c2"], {"min_length": 2, "length": 30}, [4], "姓名 2–30 个字符"),
         ("R04", "normative", "code_table", ["c3"], {"table": "gender"}, [5], "性别符合 GB/T 2261.1"),
         ("R05", "normative", "code_table", ["c4"], {"table": "ethnicity"}, [6], "民族符合 GB/T 3304"),

@@ -143,7 +143,7 @@ def instrument() -> Phases:
     for attr, name in (("validate_batch", "validate"), ("duplicates", "duplicates"), ("add", "duplicates"),
                        ("_add_duplicate_rejects", "duplicates"), ("_reject_counts", "report"), ("_sample", "report"),
                        ("_write_rejects_csv", "rejects_csv"), ("diff_snapshots", "diff"),
-                       ("merge_snapshot", "merge"), ("file_sm3", "sm3"), ("_apply", "version_commit")):
+                       ("merge_snapshot", "merge"), ("file_sm3", "sm3"), ("copy_sm3", "sm3"), ("_apply", "version_commit")):
         for owner in (pipeline, loads, pipeline._Keys):  # _Keys: the in-memory duplicate-key check
             if hasattr(owner, attr):
                 ph.wrap(owner, attr, name)

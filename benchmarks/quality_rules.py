@@ -128,13 +128,12 @@ def _well_formed(c: pl.Expr) -> pl.Expr:
 
 
 def _checksum_ok(c: pl.Expr) -> pl.Expr:
-    """GB 11643 as python-stdnum validates it: form, check character, a real birth date, a GB/T 2260 region code in
-    use in the year of birth (nulls are R07's)."""
+    """GB 11643 as the engine checks it: form, check character, a real birth date, a GB/T 2260 region code in use
+    at some time from the year of birth on (nulls are R07's)."""
     total = pl.sum_horizontal([c.str.slice(k, 1).cast(pl.Int32, strict=False) * w for k, w in enumerate(RIC_WEIGHTS)])
     region, year = c.str.slice(0, 6), c.str.slice(6, 4).cast(pl.Int64, strict=False)
-    in_use = pl.any_horizontal([(year >= region.replace_strict(lo, default=None, return_dtype=pl.Int64))
-                                & (year <= region.replace_strict(hi, default=None, return_dtype=pl.Int64))
-                                for lo, hi in era_maps()]).fill_null(False)
+    in_use = pl.any_horizontal([year <= region.replace_strict(hi, default=None, return_dtype=pl.Int64)
+                                for _lo, hi in era_maps()]).fill_null(False)
     return (c.is_null() | (_well_formed(c) & (c.str.slice(17, 1) == pl.lit(RIC_CHECK).str.slice(total % 11, 1))
                            & in_use & c.str.slice(6, 8).str.to_date("%Y%m%d", strict=False).is_not_null())
             ).fill_null(False)
@@ -291,8 +290,8 @@ def _ge_custom_expectations():
             born = pd.to_datetime(s.str.slice(6, 14), format="%Y%m%d", errors="coerce")
             region, year = s.str.slice(0, 6), s.str.slice(6, 10).astype("int64")
             in_use = np.zeros(len(s), dtype=bool)
-            for lo, hi in eras:
-                in_use |= ((year >= region.map(lo)) & (year <= region.map(hi))).fillna(False).to_numpy(dtype=bool)
+            for _lo, hi in eras:
+                in_use |= (year <= region.map(hi)).fillna(False).to_numpy(dtype=bool)
             return (well & (s.str.slice(17, 18).to_numpy() == checks[total % 11]) & in_use & born.notna())
 
     class ExpectColumnValuesToHaveGb11643Check(ColumnMapExpectation):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -27,19 +26,21 @@ from gongshu.ingest.schemas import (
 )
 from gongshu.ingest.service import loads, uploads, versions
 from gongshu.store import registry
+from gongshu.store.service import copy_sm3
 from gongshu.web.deps import api_actor, get_db
 
 router = APIRouter(prefix="/api/v1/ingest", tags=["ingest 归集"])
 
 
-def spool(file: UploadFile) -> Path:
-    """Copy an uploaded file to the files root in 1 MB chunks (never whole in memory)."""
+def spool(file: UploadFile) -> tuple[Path, str]:
+    """Copy an uploaded file to the files root in 1 MB chunks (never whole in memory); (its path, its SM3 digest
+    computed on the way)."""
     incoming = registry.files_root() / "incoming"
     incoming.mkdir(parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(dir=incoming, suffix=".upload")
     with open(fd, "wb") as out:
-        shutil.copyfileobj(file.file, out, 1024 * 1024)
-    return Path(name)
+        _, sm3 = copy_sm3(file.file, out)
+    return Path(name), sm3
 
 
 @router.post("/entries/{entry_id}/loads", status_code=202, response_model=LoadOut,
@@ -49,10 +50,11 @@ def upload_file(entry_id: int, file: UploadFile = File(...), mode: str = Form("f
                 actor: Actor = Depends(api_actor), session: Session = Depends(get_db)) -> Any:
     """Queue a load; poll ``GET /loads/{id}`` for its report. ``encoding`` overrides detection
     (utf-8, utf-8-sig, gbk, gb18030); ``dry_run`` validates without loading."""
-    path = spool(file)
+    path, sm3 = spool(file)
     try:
         return loads.receive_file(session, actor=actor, entry_id=entry_id, path=path, filename=file.filename or "",
-                                  mode=mode, format=format or None, encoding=encoding or None, dry_run=dry_run)
+                                  mode=mode, format=format or None, encoding=encoding or None, dry_run=dry_run,
+                                  sm3=sm3)
     finally:
         path.unlink(missing_ok=True)
 

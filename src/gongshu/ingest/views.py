@@ -64,11 +64,11 @@ def entry_page(request: Request, entry_id: int, actor: Actor = Depends(page_acto
 def upload(request: Request, entry_id: int, file: UploadFile = File(...), mode: str = Form("full"),
            encoding: str = Form(""), dry_run: str = Form(""), actor: Actor = Depends(page_actor),
            session: Session = Depends(get_db)) -> Response:
-    path = spool(file)
+    path, sm3 = spool(file)
     try:
         load = loads.receive_file(session, actor=actor, entry_id=entry_id, path=path,
                                   filename=file.filename or "", mode=mode, encoding=encoding or None,
-                                  dry_run=bool(dry_run))
+                                  dry_run=bool(dry_run), sm3=sm3)
     except GongshuError as exc:
         session.rollback()
         return _entry_page(request, session, actor, entry_id, error=exc, status=exc.status)

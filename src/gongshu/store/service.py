@@ -39,6 +39,7 @@ from gongshu.store import sqlite_dir
 from gongshu.store.snapshots import (
     DiffCounts,
     SnapshotWriter,
+    copy_sm3,
     diff_rows,
     diff_snapshots,
     file_sm3,
@@ -69,8 +70,8 @@ from gongshu.store.tables import (
     typed_column,
 )
 
-__all__ = ["ARROW_TYPES", "Column", "DiffCounts", "ResourceStore", "SnapshotWriter", "arrow_schema", "diff_rows",
-           "diff_snapshots", "file_sm3", "merge_snapshot", "sql_ident", "sql_literal"]
+__all__ = ["ARROW_TYPES", "Column", "DiffCounts", "ResourceStore", "SnapshotWriter", "arrow_schema", "copy_sm3",
+           "diff_rows", "diff_snapshots", "file_sm3", "merge_snapshot", "sql_ident", "sql_literal"]
 
 MAX_PAGE = 10_000
 PG_COPY_ROWS = 50_000

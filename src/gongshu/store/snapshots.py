@@ -19,6 +19,7 @@ import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import duckdb
 import pyarrow as pa
@@ -45,6 +46,18 @@ def file_sm3(path: Path) -> str:
         while chunk := fh.read(1 << 20):
             h.update(chunk)
     return h.finalize().hex()
+
+
+def copy_sm3(src: BinaryIO, dst: BinaryIO) -> tuple[int, str]:
+    """Copy ``src`` to ``dst`` in 1 MB chunks, digesting the bytes on the way: (bytes copied, SM3 hex digest) —
+    a received file is read once, not stored and then read again for its digest."""
+    h = hashes.Hash(hashes.SM3())
+    n = 0
+    while chunk := src.read(1 << 20):
+        h.update(chunk)
+        dst.write(chunk)
+        n += len(chunk)
+    return n, h.finalize().hex()
 
 
 class SnapshotWriter:

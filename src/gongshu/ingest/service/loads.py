@@ -50,6 +50,7 @@ from gongshu.jobs.service import enqueue, handler
 from gongshu.store import registry
 from gongshu.store.service import (
     ARROW_TYPES,
+    copy_sm3,
     file_sm3,
 )
 
@@ -84,8 +85,10 @@ def _entry_for_load(session: Session, actor: Actor, entry_id: int):
 def receive_file(session: Session, *, actor: Actor, entry_id: int, path: Path, filename: str,
                  mode: str = "full", format: str | None = None, encoding: str | None = None,
                  dry_run: bool = False, channel: str = "upload", idempotency_key: str | None = None,
-                 move: bool = True) -> Load:
-    """Take a file for an entry (moved into the load's folder) and queue its processing."""
+                 move: bool = True, sm3: str | None = None) -> Load:
+    """Take a file for an entry (moved into the load's folder, or copied with ``move=False``) and queue its
+    processing. ``sm3``: the file's digest when the caller computed it while storing those very bytes (a spooled
+    upload); otherwise it is computed here (in the same pass as a copy)."""
     entry = _entry_for_load(session, actor, entry_id)
     if mode not in ("full", "upsert"):
         raise Invalid(f"归集方式“{mode}”无效，应为 full（全量替换）或 upsert（增量更新）",
@@ -101,9 +104,14 @@ def receive_file(session: Session, *, actor: Actor, entry_id: int, path: Path, f
     session.add(load)
     session.flush()
     target = load_dir(load.id) / ("source" + _suffix(name))
-    (shutil.move if move else shutil.copyfile)(str(path), target)
+    if move:
+        shutil.move(str(path), target)
+        load.source_sm3 = sm3 or file_sm3(target)
+    else:
+        with open(path, "rb") as src, open(target, "wb") as dst:
+            _, digest = copy_sm3(src, dst)
+        load.source_sm3 = sm3 or digest
     load.source_size = target.stat().st_size
-    load.source_sm3 = file_sm3(target)
     audit.record(session, actor=actor, action="ingest.receive", subject_type="ingest_load", subject_id=load.id,
                  after={"entry_id": entry.id, "file": name, "size": load.source_size, "sm3": load.source_sm3,
                         "mode": mode, "dry_run": dry_run, "channel": channel})

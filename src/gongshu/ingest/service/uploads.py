@@ -91,11 +91,12 @@ def complete(session: Session, *, actor: Actor, upload_id: str, mode: str = "ful
         raise Conflict(f"文件未传完：{upload.received}/{upload.size} 字节", f"Incomplete: {upload.received}/{upload.size} bytes",
                        details=[{"received": upload.received}])
     path = _path(upload.id)
-    if upload.sm3 and file_sm3(path) != upload.sm3:
+    digest = file_sm3(path)  # once: checked against the declared one, and the load's
+    if upload.sm3 and digest != upload.sm3:
         raise Invalid("文件 SM3 摘要与声明不符，传输可能出错，请重新上传",
                       "The file's SM3 digest differs from the declared one; upload again", field="sm3")
     load = loads.receive_file(session, actor=actor, entry_id=upload.entry_id, path=path, filename=upload.filename,
-                              mode=mode, format=format, encoding=encoding, dry_run=dry_run)
+                              mode=mode, format=format, encoding=encoding, dry_run=dry_run, sm3=digest)
     upload.status, upload.load_id = "complete", load.id
     return load
 
