@@ -20,7 +20,7 @@ from gongshu.errors import Conflict, Forbidden
 from gongshu.jobs import service as jobs
 from gongshu.quality.models import QualityCheck, QualityResult, QualityRule
 from gongshu.quality.models_issues import DataIssue
-from gongshu.quality.service import checks, issues, rules
+from gongshu.quality.service import answers, checks, rule_defaults, rules
 from gongshu.store import registry
 from tests.factories import login
 from tests.ingest.helpers import load_file
@@ -94,7 +94,7 @@ def test_R_GOV_1_failing_rows_score_level_and_issues(f, db, tmp_path):
     # the same data checked again is not a new finding: the evidence is refreshed, the count stays
     assert issue.occurrences == 1 and issue.evidence["check_id"] == again.id
     # the source corrects: a newer version passes the re-check and the issue closes as 完成整改
-    issues.accept(db, actor=c.officer, issue_id=issue.id, plan="修正姓名后重新归集")
+    answers.accept(db, actor=c.officer, issue_id=issue.id, plan="修正姓名后重新归集")
     fixed = [[r[0], f"张三{k % 10}", *r[2:]] for k, r in enumerate(person_rows(20))]
     load_persons(db, c, entry, tmp_path, fixed, name="fixed.csv")
     checks.check_version(db, actor=SYSTEM, entry_id=entry.id, trigger="load")
@@ -267,7 +267,7 @@ def test_R_GOV_1_clean_dates_and_logicals_raise_nothing_by_default(f, db, tmp_pa
                     encoding="utf-8")
     done = load_file(db, c.officer, entry, path)
     assert done.status == "applied", done.error
-    defaults = {r.key: r for r in rules.ensure_defaults(db, entry_id=entry.id)} or \
+    defaults = {r.key: r for r in rule_defaults.ensure_defaults(db, entry_id=entry.id)} or \
         {r.key: r for r in rules.active_rules(db, entry_id=entry.id)}
     assert defaults["range:有效期至"].params == {"min": "1900-01-01"}
     assert defaults["range:婚姻登记日期"].params["max"] == "today"

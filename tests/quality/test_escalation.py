@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from gongshu.audit.models import AuditEvent
 from gongshu.errors import Conflict, Forbidden, Invalid
-from gongshu.quality.service import escalation, feedback, issues
+from gongshu.quality.service import answers, escalation, feedback, issues
 from gongshu.tasks import service as tasks_service
 from tests.catalog.helpers import cast, published
 
@@ -45,7 +45,7 @@ def world(f, db):
 def test_R_GOV_3_every_step_of_DG_49_with_its_record_and_deadline(world, db):
     c, e, issue = world
     D = issues.DEADLINES
-    issues.confirm(db, actor=c.officer, issue_id=issue.id, explanation="经核对户籍登记，数据无误")
+    answers.confirm(db, actor=c.officer, issue_id=issue.id, explanation="经核对户籍登记，数据无误")
     # stage 1: the reporter disputes → negotiation with the source, in the source's inbox
     with pytest.raises(Forbidden):
         escalation.dispute(db, actor=c.officer, issue_id=issue.id, reasons="我不同意")  # the source cannot
@@ -155,14 +155,14 @@ def test_R_GOV_3_the_sweep_escalates_overdue_answers_fixes_and_negotiations(f, d
     e = published(db, c)
     unanswered = feedback.report(db, actor=c.other_officer, entry=e.id, title="甲", description="甲")
     fixing = feedback.report(db, actor=c.other_officer, entry=e.id, title="乙", description="乙")
-    issues.accept(db, actor=c.officer, issue_id=fixing.id, plan="下周重新归集")
+    answers.accept(db, actor=c.officer, issue_id=fixing.id, plan="下周重新归集")
     negotiating = feedback.report(db, actor=c.other_officer, entry=e.id, title="丙", description="丙")
-    issues.negotiate(db, actor=c.officer, issue_id=negotiating.id, record="电话沟通")
+    answers.negotiate(db, actor=c.officer, issue_id=negotiating.id, record="电话沟通")
     escalation.dispute(db, actor=c.other_officer, issue_id=negotiating.id, reasons="没有沟通过")
     coordinating = feedback.report(db, actor=c.other_officer, entry=e.id, title="丁", description="丁")
     escalation.reject(db, actor=c.officer, issue_id=coordinating.id, reasons="不是我们的数据")
     confirmed = feedback.report(db, actor=c.other_officer, entry=e.id, title="戊", description="戊")
-    issues.confirm(db, actor=c.officer, issue_id=confirmed.id, explanation="核对无误")
+    answers.confirm(db, actor=c.officer, issue_id=confirmed.id, explanation="核对无误")
     fresh = feedback.report(db, actor=c.other_officer, entry=e.id, title="己", description="己")
 
     assert escalation.sweep(db) == {"answer": 0, "fix": 0, "negotiate": 0, "dispute_expired": 0}

@@ -18,7 +18,7 @@ from gongshu.opendata.models_feedback import OpenErrorReport
 from gongshu.opendata.service import datasets, error_reports
 from gongshu.opendata.service import feedback as open_feedback
 from gongshu.quality.models_issues import DataIssue
-from gongshu.quality.service import feedback, issues
+from gongshu.quality.service import answers, feedback, issues
 from gongshu.sharing.service import requests as share_requests
 from gongshu.tasks import service as tasks_service
 from tests.catalog.helpers import cast, published
@@ -236,7 +236,7 @@ def test_R_GOV_2_the_public_is_told_a_confirmation_and_a_report_can_be_kept_off_
     rep, token = error_reports.submit(db, actor=None, client="10.9.9.9", dataset=w.entry.id,
                                       **{**REPORT, "description": "我的身份证号是440106198503120017，地址错了"})
     issue = issues.of_origin(db, origin_type="open_error_report", origin_id=rep.id)
-    issues.confirm(db, actor=c.officer, issue_id=issue.id, explanation="经与户籍登记核对，地址无误")
+    answers.confirm(db, actor=c.officer, issue_id=issue.id, explanation="经与户籍登记核对，地址无误")
     feedback.hide_report(db, actor=c.officer, issue_id=issue.id)
     db.commit()
     track = client.get(f"/open/reports/track/{token}")
@@ -263,6 +263,6 @@ def test_R_GOV_2_open_critical_issues_flag_catalogue_sharing_and_open_data_pages
     assert flag in client.get(f"/catalog/{w.entry.code}").text
     assert flag in client.get(f"/open/datasets/{slug}").text
     assert flag in client.get(f"/workbench/sharing/requests/{req.id}").text
-    issues.withdraw(db, actor=c.reviewer, issue_id=issue.id, reason="规则误报")
+    answers.withdraw(db, actor=c.reviewer, issue_id=issue.id, reason="规则误报")
     db.commit()
     assert flag not in client.get(f"/open/datasets/{slug}").text

@@ -15,7 +15,7 @@ from gongshu.catalog.service import entries as catalog_entries
 from gongshu.errors import Conflict, Forbidden, Invalid, NotFound
 from gongshu.ingest.service import versions as ingest_versions
 from gongshu.quality.models_issues import DataIssue
-from gongshu.quality.service import feedback, issues
+from gongshu.quality.service import answers, feedback, issues
 from gongshu.tasks import service as tasks_service
 from tests.catalog.helpers import cast, published
 from tests.ingest.helpers import load_file, person_rows, write_csv
@@ -106,13 +106,13 @@ def test_R_GOV_2_corrected_closes_only_when_a_newer_version_passes_the_recheck(f
     issue = _rule_issue(db, c, e, v[1])
     key = issue.dedupe_key
     with pytest.raises(Forbidden):
-        issues.accept(db, actor=c.other_officer, issue_id=issue.id, plan="我们来改")
+        answers.accept(db, actor=c.other_officer, issue_id=issue.id, plan="我们来改")
     with pytest.raises(Forbidden):  # staff see, officers answer
-        issues.accept(db, actor=c.staff, issue_id=issue.id, plan="改")
+        answers.accept(db, actor=c.staff, issue_id=issue.id, plan="改")
     with pytest.raises(Invalid) as exc:
-        issues.accept(db, actor=c.officer, issue_id=issue.id, plan=" ")
+        answers.accept(db, actor=c.officer, issue_id=issue.id, plan=" ")
     assert exc.value.field == "plan"
-    issues.accept(db, actor=c.officer, issue_id=issue.id, plan="核对户籍系统后重新归集")
+    answers.accept(db, actor=c.officer, issue_id=issue.id, plan="核对户籍系统后重新归集")
     assert issue.status == "fixing" and issue.due_on == _due(db, issues.DEADLINES["fix"][0])
     assert _open_tasks(db, issue.id) == [("quality.issue.fix", c.dept.id)]
 
@@ -149,9 +149,9 @@ def test_R_GOV_2_a_machine_issue_waits_for_its_recheck_after_the_source_names_th
     v = _versions(db, e)
     issue = _rule_issue(db, c, e, v[1])
     with pytest.raises(Invalid) as exc:
-        issues.correct(db, actor=c.officer, issue_id=issue.id, version=1)
+        answers.correct(db, actor=c.officer, issue_id=issue.id, version=1)
     assert exc.value.field == "version"
-    issues.correct(db, actor=c.officer, issue_id=issue.id, version="2")
+    answers.correct(db, actor=c.officer, issue_id=issue.id, version="2")
     assert issue.status == "fixing" and issue.fixed_version == 2  # not closed before the re-check
     assert [s.kind for s in issues.steps_of(db, issue_id=issue.id)][-1] == "fix_submitted"
     issues.resolve_by_recheck(db, actor=c.reviewer, entry_id=e.id, version_id=v[2], passed_keys={issue.dedupe_key})
@@ -165,9 +165,9 @@ def test_R_GOV_2_consumer_report_confirmed_with_explanation_and_the_reporter_is_
     assert (issue.channel, issue.reporter_org_id, issue.org_id, issue.version_number) == (
         "consumer", c.other_dept.id, c.dept.id, 1)
     with pytest.raises(Invalid) as exc:
-        issues.confirm(db, actor=c.officer, issue_id=issue.id, explanation="")
+        answers.confirm(db, actor=c.officer, issue_id=issue.id, explanation="")
     assert exc.value.field == "explanation"
-    issues.confirm(db, actor=c.officer, issue_id=issue.id, explanation="经与户籍登记簿核对，门牌号存在且无误")
+    answers.confirm(db, actor=c.officer, issue_id=issue.id, explanation="经与户籍登记簿核对，门牌号存在且无误")
     assert (issue.status, issue.outcome) == ("confirmed", "confirmed")
     assert issue.outcome_note.startswith("经与户籍登记簿核对")
     # the reporter's inbox: the outcome, with the period to dispute it
@@ -175,8 +175,8 @@ def test_R_GOV_2_consumer_report_confirmed_with_explanation_and_the_reporter_is_
     assert issue.dispute_until == _due(db, issues.DEADLINES["dispute"][0])
     assert "quality.issue.confirm" in _audits(db, issue.id)
     with pytest.raises(Conflict):
-        issues.accept(db, actor=c.officer, issue_id=issue.id, plan="再看看")
-    issues.acknowledge(db, actor=c.other_officer, issue_id=issue.id)
+        answers.accept(db, actor=c.officer, issue_id=issue.id, plan="再看看")
+    answers.acknowledge(db, actor=c.other_officer, issue_id=issue.id)
     assert issue.dispute_until is None and _open_tasks(db, issue.id) == []
     assert _audits(db, issue.id)[-1] == "quality.issue.acknowledge"
 
@@ -187,17 +187,17 @@ def test_R_GOV_2_negotiated_needs_the_record_and_corrected_by_a_consumer_needs_a
                         version=1, urgent=True)
     assert a.due_on == _due(db, issues.DEADLINES["answer"][1])
     with pytest.raises(Invalid) as exc:
-        issues.negotiate(db, actor=c.officer, issue_id=a.id, record="")
+        answers.negotiate(db, actor=c.officer, issue_id=a.id, record="")
     assert exc.value.field == "record"
-    issues.negotiate(db, actor=c.officer, issue_id=a.id, record="3月5日电话沟通：历史数据待档案数字化后补录，先按现状使用",
+    answers.negotiate(db, actor=c.officer, issue_id=a.id, record="3月5日电话沟通：历史数据待档案数字化后补录，先按现状使用",
                      agreed_with="民政局 李科长")
     assert a.status == "negotiated" and issues.steps_of(db, issue_id=a.id)[-1].record["agreed_with"] == "民政局 李科长"
 
     b = feedback.report(db, actor=c.other_officer, entry=e.id, title="姓名错字", description="“张三”应为“章三”",
                         version="v1", item="姓名")
     with pytest.raises(Invalid):
-        issues.correct(db, actor=c.officer, issue_id=b.id, version=9)
-    issues.correct(db, actor=c.officer, issue_id=b.id, version=2, note="已更正并重新归集")
+        answers.correct(db, actor=c.officer, issue_id=b.id, version=9)
+    answers.correct(db, actor=c.officer, issue_id=b.id, version=2, note="已更正并重新归集")
     assert (b.status, b.fixed_version) == ("corrected", 2)
     assert _audits(db, b.id) == ["quality.issue.raise", "quality.issue.correct"]
 
@@ -233,8 +233,8 @@ def test_R_GOV_2_withdraw_by_the_reporter_and_visibility(f, db, tmp_path):
     assert issues.get_for(db, actor=c.staff, issue_id=issue.id).id == issue.id  # the source's staff see it
     assert issues.get_for(db, actor=c.auditor, issue_id=issue.id).id == issue.id
     with pytest.raises(Forbidden):
-        issues.withdraw(db, actor=third, issue_id=issue.id, reason="不是我")
-    issues.withdraw(db, actor=c.other_officer, issue_id=issue.id, reason="业务系统录入错误，数据无误")
+        answers.withdraw(db, actor=third, issue_id=issue.id, reason="不是我")
+    answers.withdraw(db, actor=c.other_officer, issue_id=issue.id, reason="业务系统录入错误，数据无误")
     assert issue.status == "withdrawn" and _open_tasks(db, issue.id) == []
     assert [i.id for i in issues.list_issues(db, actor=c.other_officer, view="reported", filter="closed")] == [issue.id]
     assert issues.list_issues(db, actor=c.officer, view="inbox", filter="open") == []

@@ -12,7 +12,7 @@ from gongshu.audit.models import AuditEvent
 from gongshu.catalog.service import elements
 from gongshu.errors import Conflict, Forbidden, Invalid
 from gongshu.quality.models import QualityRule
-from gongshu.quality.service import rules, rules_yaml
+from gongshu.quality.service import rule_defaults, rules, rules_yaml
 from tests.quality.helpers import add_rule, person_entry, published
 
 DEFAULT_KEYS = {
@@ -33,7 +33,7 @@ def _detail(event: AuditEvent) -> dict:
 
 def test_R_GOV_1_defaults_derived_from_the_items(f, db):
     c, entry = person_entry(f, db)
-    added = rules.ensure_defaults(db, entry_id=entry.id)
+    added = rule_defaults.ensure_defaults(db, entry_id=entry.id)
     by_key = {r.key: r for r in added}
     assert set(by_key) == DEFAULT_KEYS
     assert by_key["checksum:公民身份号码"].params == {"scheme": "ric"}
@@ -48,7 +48,7 @@ def test_R_GOV_1_defaults_derived_from_the_items(f, db):
     assert set(_detail(event)["added"]) == DEFAULT_KEYS
     # idempotent; a default somebody retired does not come back
     rules.retire_rule(db, actor=c.officer, rule_id=by_key["format:户籍地址"].id)
-    assert rules.ensure_defaults(db, entry_id=entry.id) == []
+    assert rule_defaults.ensure_defaults(db, entry_id=entry.id) == []
     assert "format:户籍地址" not in {r.key for r in rules.active_rules(db, entry_id=entry.id)}
 
 
@@ -61,7 +61,7 @@ def test_R_GOV_1_defaults_from_data_elements_and_identifier_names(f, db):
     items = [{"name": "主体标识", "type": "C", "length": 18, "is_key": True, "element_code": el.code},
              {"name": "成立日期", "type": "D"}, {"name": "婚姻状况", "type": "C", "length": 2}]
     entry = published(db, c, name="法人登记", items=items)
-    keys = {r.key: r for r in rules.ensure_defaults(db, entry_id=entry.id)}
+    keys = {r.key: r for r in rule_defaults.ensure_defaults(db, entry_id=entry.id)}
     assert keys["element:主体标识"].params == {"element": "DE0001"}
     assert keys["checksum:主体标识"].params == {"scheme": "uscc"}
     assert keys["code_table:婚姻状况"].params == {"table": "marital"}

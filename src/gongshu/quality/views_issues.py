@@ -23,7 +23,7 @@ from gongshu.catalog.service import entries as catalog_entries
 from gongshu.errors import CalendarUnknown, GongshuError, Invalid, NotFound
 from gongshu.quality.models import SEVERITIES
 from gongshu.quality.models_issues import CHANNELS, ISSUE_BADGE, ISSUE_STATUS, STAGES, UNCLOSED
-from gongshu.quality.service import checks, compare, escalation, feedback, issues
+from gongshu.quality.service import answers, checks, compare, escalation, feedback, issues
 from gongshu.tasks import service as tasks
 from gongshu.web.deps import TASK_LINKS, get_db, page_actor, render, templates
 from gongshu.web.views import WORKBENCH_LINKS
@@ -216,17 +216,17 @@ def _parties(form: Any) -> list[tuple[str, str]]:
 
 def _take(session: Session, actor: Actor, issue_id: int, step: str, v: dict[str, str], form: Any) -> None:
     if step == "accept":
-        issues.accept(session, actor=actor, issue_id=issue_id, plan=v["plan"])
+        answers.accept(session, actor=actor, issue_id=issue_id, plan=v["plan"])
     elif step == "correct":
-        issues.correct(session, actor=actor, issue_id=issue_id, version=v["version"], note=v["note"])
+        answers.correct(session, actor=actor, issue_id=issue_id, version=v["version"], note=v["note"])
     elif step == "confirm":
-        issues.confirm(session, actor=actor, issue_id=issue_id, explanation=v["explanation"])
+        answers.confirm(session, actor=actor, issue_id=issue_id, explanation=v["explanation"])
     elif step == "negotiate":
-        issues.negotiate(session, actor=actor, issue_id=issue_id, record=v["record"], agreed_with=v["agreed_with"])
+        answers.negotiate(session, actor=actor, issue_id=issue_id, record=v["record"], agreed_with=v["agreed_with"])
     elif step == "acknowledge":
-        issues.acknowledge(session, actor=actor, issue_id=issue_id, note=v["note"])
+        answers.acknowledge(session, actor=actor, issue_id=issue_id, note=v["note"])
     elif step == "withdraw":
-        issues.withdraw(session, actor=actor, issue_id=issue_id, reason=v["reason"])
+        answers.withdraw(session, actor=actor, issue_id=issue_id, reason=v["reason"])
     elif step == "reject":
         escalation.reject(session, actor=actor, issue_id=issue_id, reasons=v["reasons"])
     elif step == "dispute":

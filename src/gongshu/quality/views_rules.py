@@ -17,7 +17,7 @@ from gongshu.catalog.service import entries as catalog_entries
 from gongshu.errors import GongshuError, Invalid
 from gongshu.ingest.service import versions as ingest_versions
 from gongshu.quality.models import CHECK_STATUS, CHECK_TRIGGERS, DIMENSIONS, LEVELS, RULE_ORIGINS, SEVERITIES
-from gongshu.quality.service import checks, rules, rules_yaml
+from gongshu.quality.service import checks, rule_defaults, rules, rules_yaml
 from gongshu.web.deps import get_db, page_actor, render
 
 router = APIRouter(include_in_schema=False)
@@ -133,7 +133,7 @@ def add_defaults(request: Request, entry_id: int, actor: Actor = Depends(page_ac
     try:
         entry = catalog_entries.fetch(session, entry_id=entry_id)
         rules.require_may(actor, "quality.rules.manage", entry.org_id)
-        rules.ensure_defaults(session, entry_id=entry.id, actor=actor)
+        rule_defaults.ensure_defaults(session, entry_id=entry.id, actor=actor)
     except GongshuError as exc:
         return _again(request, session, actor, entry_id, exc)
     return _back(entry_id, "defaults")

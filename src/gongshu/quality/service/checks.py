@@ -42,7 +42,7 @@ from gongshu.ingest.service import versions as ingest_versions
 from gongshu.ingest.service.codes import code_table_for
 from gongshu.jobs.service import enqueue, handler, periodic
 from gongshu.quality.models import CHECK_TRIGGERS, QualityCheck, QualityResult, QualityRule
-from gongshu.quality.service import engine, issues, rules, scores
+from gongshu.quality.service import engine, issues, rule_defaults, rules, scores
 from gongshu.sharing.service.grants import MASKED_GRADES, mask_value
 from gongshu.store import registry
 from gongshu.tasks import service as tasks
@@ -182,7 +182,7 @@ def prepare(session: Session, *, actor: Actor, entry_id: int, version_id: int | 
     entry = catalog_entries.fetch(session, entry_id=entry_id)
     rules.require_may(actor, "quality.check.run", entry.org_id)
     version = _version(session, entry.id, version_id)
-    rules.ensure_defaults(session, entry_id=entry.id)
+    rule_defaults.ensure_defaults(session, entry_id=entry.id)
     today = today or tasks.today()
     check = QualityCheck(entry_id=entry.id, org_id=entry.org_id, version_id=version.id,
                          version_number=version.number, trigger=trigger, status="running", rows=version.rows,
