@@ -246,36 +246,17 @@ class ResourceStore:
         excluded rows deleted, the unique key index; then statistics outside the transaction."""
         con = adbc_pg.connect(self._libpq_url())  # not autocommit: everything below commits together
         try:
-            cur = con.cursor()
-            cur.execute(self._ddl(name, cols))
-            n = 0
-            names = ["_rid", *(c.name for c in cols)]
-            for chunk in iter_chunks(batches, PG_INGEST_ROWS):
-                # _rid numbered here (the stream's 1-based position), not by the identity's nextval per row
-                rid = pa.array(np.arange(n + 1, n + 1 + chunk.num_rows, dtype=np.int64))
-                arrays = [rid, *(typed_column(chunk, c) for c in cols)]
-                cur.adbc_ingest(name, pa.RecordBatch.from_arrays(arrays, names=names), mode="append",
-                                db_schema_name=self.schema)
-                n += chunk.num_rows
-            if n:  # rows appended later continue the numbering
-                cur.execute("SELECT setval(pg_get_serial_sequence($1, '_rid'), $2)", (self._t(name), n))
-            gone = sorted({int(r) for r in exclude()}) if exclude is not None else []
-            if gone:
-                cur.execute(f"DELETE FROM {self._t(name)} WHERE _rid = ANY($1::bigint[])",  # noqa: S608 - names checked
-                            ("{" + ",".join(map(str, gone)) + "}",))
-                n -= len(gone)
-            if index:
-                # a failed statement would leave the driver's transaction unusable (no savepoints there):
-                # the index is built in a block that swallows a unique violation, then looked for
-                cur.execute(f"DO $$ BEGIN {self._index_sql(name, cols)}; "
-                            "EXCEPTION WHEN unique_violation THEN NULL; END $$")
-                cur.execute("SELECT to_regclass($1) IS NULL", (f"{q(self.schema)}.{q(_index_name(name))}",))
-                if cur.fetchone()[0]:
-                    cur.execute(self._duplicates_sql(name, cols))
-                    found = cur.fetchall()
-                    con.rollback()
-                    raise self._duplicates_error(name, cols, found)
-            cur.close()
+            with con.cursor() as cur:  # closed before the connection, whatever happens
+                n = self._fill_pg(cur, name, cols, batches, exclude)
+                if index:
+                    # a failed statement would leave the driver's transaction unusable (no savepoints there):
+                    # the index is built in a block that swallows a unique violation, then looked for
+                    cur.execute(f"DO $$ BEGIN {self._index_sql(name, cols)}; "
+                                "EXCEPTION WHEN unique_violation THEN NULL; END $$")
+                    cur.execute("SELECT to_regclass($1) IS NULL", (f"{q(self.schema)}.{q(_index_name(name))}",))
+                    if cur.fetchone()[0]:
+                        cur.execute(self._duplicates_sql(name, cols))
+                        raise self._duplicates_error(name, cols, cur.fetchall())
             con.commit()
         except DATA_ERRORS as exc:
             con.rollback()
@@ -287,6 +268,27 @@ class ResourceStore:
             con.close()
         if index and analyze:
             self.analyze(name)
+        return n
+
+    def _fill_pg(self, cur, name: str, cols: list[Column], batches, exclude) -> int:
+        """The DDL, the rows (binary COPY per chunk), the rows excluded after the stream deleted; the rows kept."""
+        cur.execute(self._ddl(name, cols))
+        n = 0
+        names = ["_rid", *(c.name for c in cols)]
+        for chunk in iter_chunks(batches, PG_INGEST_ROWS):
+            # _rid numbered here (the stream's 1-based position), not by the identity's nextval per row
+            rid = pa.array(np.arange(n + 1, n + 1 + chunk.num_rows, dtype=np.int64))
+            arrays = [rid, *(typed_column(chunk, c) for c in cols)]
+            cur.adbc_ingest(name, pa.RecordBatch.from_arrays(arrays, names=names), mode="append",
+                            db_schema_name=self.schema)
+            n += chunk.num_rows
+        if n:  # rows appended later continue the numbering
+            cur.execute("SELECT setval(pg_get_serial_sequence($1, '_rid'), $2)", (self._t(name), n))
+        gone = sorted({int(r) for r in exclude()}) if exclude is not None else []
+        if gone:
+            cur.execute(f"DELETE FROM {self._t(name)} WHERE _rid = ANY($1::bigint[])",  # noqa: S608 - names checked
+                        ("{" + ",".join(map(str, gone)) + "}",))
+            n -= len(gone)
         return n
 
     def analyze(self, name: str) -> bool:
