@@ -125,3 +125,19 @@ def test_R_AGG_6_statistics_of_a_new_table_follow_in_a_queued_job(f, db, tmp_pat
     drain()
     assert _has_statistics(store, v.table_name)
     assert store.analyze("rd_404_l404") is False  # gone: nothing to do, no error
+
+
+def test_R_AGG_3_a_nul_character_in_a_file_is_a_reject_on_both_databases(f, db, tmp_path):
+    """A NUL byte inside a CSV field is listed with its line and item; the other rows load (PostgreSQL would
+    refuse the whole table write, SQLite would keep the byte)."""
+    c, entry = setup(f, db)
+    versions.set_policy(db, actor=c.officer, entry_id=entry.id, max_error_rate=0.2, keep_versions=5)
+    rows = person_rows(10)
+    rows[3][1] = "张\x00四"
+    load = load_file(db, c.officer, entry, write_csv(tmp_path / "nul.csv", rows, encoding="utf-8"))
+    assert load.status == "applied", load.error
+    assert (load.rows_read, load.rows_rejected) == (10, 1)
+    problem = load.report["problems"][0]
+    assert (problem["row"], problem["field"], problem["rule"]) == (5, "姓名", "nul_char")
+    v = db.get(DataVersion, load.version_id)
+    assert registry.get_store().count(v.table_name) == 9

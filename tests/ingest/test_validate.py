@@ -225,3 +225,23 @@ def test_r_agg_3_uscc_agrees_with_stdnum(codes, data):
     assert [v["c1"] for v in valid] == codes
     assert {r["_row"] for r in rej} == set(range(len(codes) + 2, 2 * len(codes) + 2))
     assert not any(uscc.is_valid(m) for m in mutated)
+
+
+def test_r_agg_3_a_nul_character_is_refused_with_its_row_and_field():
+    """NUL (0x00, the padding of fixed-width exports) cannot be stored by PostgreSQL and SQLite would keep it
+    silently: it is refused by validation on both databases, naming the row and the item; slices of a column and
+    columns without it are not affected."""
+    items = [_item("c1", "姓名", length=30), _item("c2", "住址", length=100)]
+    valid, rej = _run(items, 姓名=["张三", "李\x00四", "王五\x00\x00", None], 住址=["东湖街道1号"] * 4)
+    assert [v["c1"] for v in valid] == ["张三", None]
+    assert [(r["_row"], r["field"], r["rule"]) for r in rej] == [(3, "姓名", "nul_char"), (4, "姓名", "nul_char")]
+    assert "空字符" in rej[0]["message"] and "NUL" in rej[0]["message_en"]
+    # a slice whose NUL lies outside it: nothing to refuse
+    batch = pa.RecordBatch.from_pydict({"姓名": pa.array(["甲", "乙\x00", "丙"], pa.large_string()),
+                                        "住址": pa.array(["a", "b", "c"], pa.large_string()),
+                                        "_row": pa.array([2, 3, 4], pa.int64())})
+    spec = LoadSpec(items=tuple(items), filename="p.csv")
+    good, bad = validate_batch(batch.slice(2, 1), spec)
+    assert good.num_rows == 1 and bad.num_rows == 0
+    good, bad = validate_batch(batch.slice(0, 2), spec)
+    assert good.num_rows == 1 and bad.column("rule").to_pylist() == ["nul_char"]

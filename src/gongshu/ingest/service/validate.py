@@ -4,7 +4,7 @@ One Polars pass per batch: values are normalised where that is lossless (and cou
 :mod:`gongshu.ingest.service.normalise`), typed, and checked for required, type, length, code tables
 (数据字典), dates, citizen ID numbers (GB 11643: format, checksum, region, birth date) and unified social
 credit codes (GB 32100: format, checksum); numbers that Excel turned into scientific notation are refused
-as lossy; what an identifier already says is checked against the items beside it (the birth date and sex
+as lossy; a NUL character (fixed-width padding) is refused where a batch has one; what an identifier already says is checked against the items beside it (the birth date and sex
 inside a citizen ID number against 出生日期 / 性别, a USCC's organisation code against 组织机构代码).
 No Python runs per row. Duplicate keys are checked across batches by the caller, not here.
 """
@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import date
 from functools import cache, lru_cache
 
+import numpy as np
 import polars as pl
 import pyarrow as pa
 
@@ -40,6 +41,7 @@ RULES: dict[str, tuple[str, str]] = {
     "ric_birth_mismatch": ("出生日期与公民身份号码不一致", "Birth date disagrees with the citizen ID number"),
     "ric_sex_mismatch": ("性别与公民身份号码不一致", "Sex disagrees with the citizen ID number"),
     "uscc_org_mismatch": ("组织机构代码与统一社会信用代码不一致", "Organisation code disagrees with the USCC"),
+    "nul_char": ("含有空字符（0x00）", "Contains a NUL character (0x00)"),
 }
 #: a number written by Excel in scientific notation with 12 or more digits (Excel's default display from
 #: 12 digits on; beyond 15 digits the digits themselves are gone)
@@ -227,6 +229,10 @@ def _messages(item: ItemRule, rule: str, val: pl.Expr, exp: pl.Expr | None,
                           "without saving it through Excel)", q))
     if rule == "required":
         return pl.lit(f"{label}为必填项，不能为空"), pl.lit(f"{label} is required and is empty")
+    if rule == "nul_char":
+        return (pl.lit(f"{label}含有空字符（0x00，常见于定长格式导出的填充），数据库不能保存，请在源系统中去除后重新导出"),
+                pl.lit(f"{label} contains a NUL character (0x00, often the padding of a fixed-width export), which "
+                       "databases cannot store: remove it in the source system and export again"))
     if rule == "length":
         n = val.str.len_chars()
         return (pl.format(f"{label}长度为 {{}} 个字符，超过规定的 {item.length}", n),
@@ -331,9 +337,30 @@ def _cross_checks(spec: LoadSpec) -> list[tuple[int, str, pl.Expr, pl.Expr, pl.E
     return out
 
 
-def _needed(df: pl.DataFrame, spec: LoadSpec) -> list[set[str]]:
-    """Per item, the normalisation steps this batch can need (one cheap aggregate select over the batch)."""
+def _has_nul(arr: pa.Array | pa.ChunkedArray) -> bool:
+    """Whether any value of a text column holds a NUL byte: one vectorised pass over its bytes (numpy), no Polars
+    expression per row — NUL is rare, and checked per row only in a batch that has one."""
+    chunks = arr.chunks if isinstance(arr, pa.ChunkedArray) else [arr]
+    for chunk in chunks:
+        if not pa.types.is_large_string(chunk.type) or len(chunk) == 0:
+            continue
+        offsets = np.frombuffer(chunk.buffers()[1], dtype=np.int64)[chunk.offset:chunk.offset + len(chunk) + 1]
+        data = chunk.buffers()[2]
+        if data is not None and offsets[-1] > offsets[0] and \
+                np.frombuffer(data, dtype=np.uint8)[offsets[0]:offsets[-1]].min() == 0:
+            return True
+    return False
+
+
+def _needed(df: pl.DataFrame, spec: LoadSpec, batch: pa.RecordBatch | None = None) -> list[set[str]]:
+    """Per item, the normalisation steps this batch can need (one cheap aggregate select over the batch), and
+    ``"nul"`` where the batch's raw column holds a NUL byte."""
     out: list[set[str]] = [set() for _ in spec.items]
+    if batch is not None:
+        for i, it in enumerate(spec.items):
+            k = batch.schema.get_field_index(it.label)
+            if k >= 0 and _has_nul(batch.column(k)):
+                out[i].add("nul")
     tests = triggers([(it.label, it.type, it.check, it.code_table) for it in spec.items])
     if tests:
         hits = df.select([t.alias(f"__n{k}") for k, (_, _, t) in enumerate(tests)]).row(0)
@@ -375,6 +402,8 @@ def _compile(spec: LoadSpec, needed: tuple[frozenset[str], ...], counting: bool,
         parse_pre, parsed, failed, parse_rule = _parse(item, v, i)
         pre.extend(parse_pre)
         masks: dict[str, pl.Expr] = {}
+        if "nul" in needed[i]:  # databases cannot store it (PostgreSQL refuses it; SQLite would keep it)
+            masks["nul_char"] = present & v.str.contains("\x00", literal=True)
         if item.required:
             masks["required"] = v.is_null()
         if failed is not None:  # parsed once into a column; the flag and the output read it
@@ -418,7 +447,7 @@ def validate_batch(batch: pa.RecordBatch, spec: LoadSpec,
     what normalisation changed is counted into ``normalised`` when given."""
     df = pl.from_arrow(pa.Table.from_batches([batch]))
     assert isinstance(df, pl.DataFrame)
-    plan = _compile(spec, tuple(frozenset(n) for n in _needed(df, spec)), normalised is not None, date.today())
+    plan = _compile(spec, tuple(frozenset(n) for n in _needed(df, spec, batch)), normalised is not None, date.today())
     values, pre, parsing, derived, typed, checks, flags = (plan.values, plan.pre, plan.parsing, plan.derived,
                                                            plan.typed, plan.checks, plan.flags)
     # one lazy plan for the four dependent steps (the optimiser shares work between them); the in-memory
