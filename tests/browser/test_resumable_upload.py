@@ -15,7 +15,7 @@ import pytest
 from tests.browser.conftest import SCREENS, login, start_demo
 
 pytestmark = pytest.mark.browser
-ENTRY = "应急避难场所信息"  # 应急管理局's entry: 场所名称 (key) 场所类型 地址 可容纳人数 经度 纬度
+ENTRY = "应急避难场所信息"  # 应急管理局's entry: 场所名称 (key) 场所类型 地址 可容纳人数 经度 纬度 管理人联系电话
 SHOT = SCREENS / "15-ingest-resumable-upload.png"  # copied to docs/screenshots by hand after looking at it
 CHUNK = 512 * 1024
 
@@ -30,13 +30,13 @@ def demo_server(tmp_path_factory: pytest.TempPathFactory, browser_path) -> Itera
 
 
 def shelters(path: Path, rows: int, tag: str) -> Path:
-    """A valid CSV of ``rows`` shelters (about 140 bytes a row), unique names."""
+    """A valid CSV of ``rows`` shelters (about 150 bytes a row), unique names."""
     with open(path, "w", encoding="utf-8", newline="") as fh:
-        fh.write("场所名称,场所类型,地址,可容纳人数,经度,纬度\r\n")
+        fh.write("场所名称,场所类型,地址,可容纳人数,经度,纬度,管理人联系电话\r\n")
         for i in range(rows):
             fh.write(f"东湖街道{tag}应急避难场所（第{i:06d}号）,{('公园绿地', '学校操场', '体育场馆')[i % 3]},"
                      f"南湾市东湖街道振兴路{i % 300 + 1}号{i % 30 + 1}栋{i % 3000 + 1}室,{1000 + i % 20000},"
-                     f"113.{550100 + i % 9000:06d},23.{76418 + i % 9000:06d}\r\n")
+                     f"113.{550100 + i % 9000:06d},23.{76418 + i % 9000:06d},0769{22000000 + i % 9000:08d}\r\n")
     return path
 
 

@@ -168,19 +168,27 @@ def _lon_lat(n: int, keys: tuple) -> tuple[pl.Series, pl.Series]:
     return lon, lat
 
 
+#: mainland mobile prefixes (the managers' numbers in 应急避难场所信息: a planted personal-information finding)
+MOBILE_PREFIXES = ("135", "136", "137", "138", "139", "150", "151", "158", "159", "186", "187", "188", "189", "199")
+
+
 def shelters(n: int, seed: int) -> pl.DataFrame:
-    """应急避难场所信息 (应急管理局): shelters with 经度/纬度 inside the city's bounding box."""
+    """应急避难场所信息 (应急管理局): shelters with 经度/纬度 inside the city's bounding box, and the managers' mobile
+    numbers in an item not marked personal (the recognizers find them)."""
     keys = (seed, "shelter")
     lon, lat = _lon_lat(n, keys)
     df = pl.DataFrame({"i": pl.int_range(0, n, eager=True), "lon": lon, "lat": lat,
                        "district": g.choice(g.DISTRICTS, n, *keys, "d"), "park": g.choice(SHELTER_PARKS, n, *keys, "p"),
                        "kind": g.choice(SHELTER_TYPES, n, *keys, "k"), "address": g.addresses(n, *keys, "a"),
-                       "cap": g.randint(n, 500, 20_000, *keys, "c")})
+                       "cap": g.randint(n, 500, 20_000, *keys, "c"),
+                       "mobile_prefix": g.choice(MOBILE_PREFIXES, n, *keys, "mp"),
+                       "mobile_rest": g.randint(n, 0, 99_999_999, *keys, "mr")})
     return df.select(pl.concat_str([pl.col("district"), pl.col("park"), pl.lit("应急避难场所（"),
                                     (pl.col("i") + 1).cast(pl.String), pl.lit("号）")]).alias("场所名称"),
                      pl.col("kind").alias("场所类型"), pl.col("address").alias("地址"),
                      pl.col("cap").cast(pl.String).alias("可容纳人数"), g.decimal(pl.col("lon"), 6).alias("经度"),
-                     g.decimal(pl.col("lat"), 6).alias("纬度"))
+                     g.decimal(pl.col("lat"), 6).alias("纬度"),
+                     pl.concat_str(pl.col("mobile_prefix"), g.zpad(pl.col("mobile_rest"), 8)).alias("管理人联系电话"))
 
 
 def parcels(n: int, seed: int) -> pl.DataFrame:
