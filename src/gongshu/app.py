@@ -41,6 +41,7 @@ from gongshu.opendata import views_applications as opendata_applications
 from gongshu.opendata import views_disclosure as opendata_disclosure
 from gongshu.opendata import views_feedback as opendata_feedback
 from gongshu.quality import api as quality_api
+from gongshu.quality import api_compare as quality_api_compare
 from gongshu.quality import api_issues as quality_api_issues
 from gongshu.quality import views as quality_views
 from gongshu.quality import views_compare as quality_views_compare
@@ -67,7 +68,7 @@ ROUTERS = [
     library_views.router,
     sharing_views.router, sharing_api.router,
     quality_views_issues.router, quality_api_issues.router,  # data issues (问题数据) and their loop
-    quality_views_compare.router,  # cross-source comparison, grading suggestions (/workbench/quality/compare…)
+    quality_views_compare.router, quality_api_compare.router,  # cross-source comparison, grading suggestions
     quality_views_rules.router, quality_api.router,  # quality rules and checks (/workbench/quality/entries/…)
     quality_views.router,  # data quality: scores, reports, ranking (/workbench/quality)
     opendata_ckan.router, opendata_dcat.router, opendata_accounts.router,

@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from gongshu.audit.models import AuditEvent
+from gongshu.auth import service as auth_service
 from gongshu.catalog.service import elements, entries, lifecycle
 from gongshu.errors import Forbidden, NotFound
 from gongshu.jobs.models import Job
@@ -221,3 +222,24 @@ def test_compare_frames_without_the_database(tmp_path):
     r = res.elements["姓名"]
     assert (r.subjects, r.conflicts, r.legal_conflicts, r.formatting) == (3, 1, 1, 1)
     assert r.sample == [{"k": "3", "a": "王五", "b": "王六"}]
+
+
+def test_R_GOV_4_comparisons_through_the_api(city, db, client):
+    """Each element's latest comparison for a source department's tools: counts per pair, the masked sample, the
+    issue raised; another organisation's comparison is not found."""
+    c = city["c"]
+    compare.after_load(db, entry_id=city["civil"].id, version_id=city["loads"]["civil"].version_id)
+    name = _latest(db, "Q0002")
+    token, _ = auth_service.create_token(db, actor=c.other_officer, name="t", scopes=["quality.*"], days=30)
+    db.commit()
+    h = {"Authorization": f"Bearer {token}"}
+    listed = client.get("/api/v1/quality/comparisons", headers=h)
+    assert listed.status_code == 200 and name.id in [x["id"] for x in listed.json()]
+    one = client.get(f"/api/v1/quality/comparisons/{name.id}", headers=h).json()
+    assert (one["element_code"], one["conflicts"], one["issue_id"]) == ("Q0002", name.conflicts, name.issue_id)
+    assert one["pairs"] and one["sample"] and make_id(3) not in str(one)
+    mine = client.get(f"/api/v1/quality/comparisons?conflicts=true&entry_id={city['social'].id}", headers=h).json()
+    assert mine and all(x["conflicts"] > 0 and any(s["entry_id"] == city["social"].id for s in x["sources"])
+                        for x in mine)
+    assert client.get("/api/v1/quality/comparisons/999999", headers=h).status_code == 404
+    assert client.get("/api/v1/quality/comparisons?entry_id=x", headers=h).status_code == 422

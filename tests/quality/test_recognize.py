@@ -10,6 +10,7 @@ from stdnum import luhn
 from stdnum.cn import ric
 
 from gongshu.audit.models import AuditEvent
+from gongshu.auth import service as auth_service
 from gongshu.catalog.service import entries, lifecycle
 from gongshu.errors import Conflict, Forbidden, Invalid
 from gongshu.ingest.service import versions as ingest_versions
@@ -206,3 +207,41 @@ def test_R_GOV_4_an_accepted_suggestion_is_applied_when_the_revised_entry_meets_
     assert revise.status == "done"
     assert db.scalar(select(AuditEvent).where(AuditEvent.action == "quality.suggestion.applied",
                                               AuditEvent.subject_id == str(sid))) is not None
+
+
+def test_R_GOV_4_suggestions_and_scans_through_the_api(volunteers, db, client):
+    """The same suggestions and scans as the pages, for the authority's and the departments' tools: scoped as the
+    pages are, samples masked, the authority decides (a dismissal needs its reason), nothing for other departments."""
+    c, admin, entry, load = volunteers
+    scan = recognize.scan_version(db, actor=compare.GOVERNANCE, entry_id=entry.id, version_id=load.version_id)
+    tokens = {who: auth_service.create_token(db, actor=actor, name="t", scopes=["quality.*"], days=30)[0]
+              for who, actor in (("authority", c.reviewer), ("dept", c.officer), ("other", c.other_officer))}
+    db.commit()
+
+    def h(who: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {tokens[who]}"}
+    rows = client.get("/api/v1/quality/suggestions", headers=h("dept")).json()
+    assert {r["item"] for r in rows} == {"证件号码", "联系电话"}
+    assert all("*" in v for r in rows for v in r["sample"]) and make_id(1) not in str(rows)
+    sid = {r["item"]: r["id"] for r in rows}
+    assert client.get("/api/v1/quality/suggestions", headers=h("other")).json() == []
+    assert client.get(f"/api/v1/quality/suggestions/{sid['证件号码']}", headers=h("other")).status_code == 404
+    assert client.get("/api/v1/quality/suggestions?status=nonsense", headers=h("dept")).status_code == 422
+    assert client.post(f"/api/v1/quality/suggestions/{sid['证件号码']}/accept", headers=h("dept"),
+                       json={}).status_code == 403
+    bad = client.post(f"/api/v1/quality/suggestions/{sid['联系电话']}/dismiss", headers=h("authority"),
+                      json={"note": "  "})
+    assert bad.status_code == 422 and bad.json()["error"]["field"] == "reason"
+    ok = client.post(f"/api/v1/quality/suggestions/{sid['证件号码']}/accept", headers=h("authority"),
+                     json={"note": "身份号码属敏感个人信息"})
+    assert ok.status_code == 200 and (ok.json()["status"], ok.json()["decision_note"]) == ("accepted",
+                                                                                        "身份号码属敏感个人信息")
+    assert db.scalar(select(Task).where(Task.kind == recognize.TASK_REVISE, Task.subject_id == str(sid["证件号码"])))
+    decided = client.get("/api/v1/quality/suggestions?status=accepted", headers=h("authority")).json()
+    assert [r["id"] for r in decided] == [sid["证件号码"]]
+    scans = client.get(f"/api/v1/quality/scans?entry_id={entry.id}", headers=h("dept")).json()
+    assert scan.id in [s["id"] for s in scans]
+    one = client.get(f"/api/v1/quality/scans/{scan.id}", headers=h("dept")).json()
+    assert one["recognizers"]["ric"]["ran"] is True and {g["item"] for g in one["grading_suggestions"]} == set(sid)
+    assert client.get(f"/api/v1/quality/scans/{scan.id}", headers=h("other")).status_code == 404
+    assert client.get("/api/v1/quality/suggestions").status_code == 401
