@@ -124,6 +124,9 @@ def test_R_GOV_2_workbench_form_inbox_reporter_view_and_timeline_with_permission
     for form_id in ("accept-form", "confirm-form", "negotiate-form", "reject-form", "correct-form"):
         assert f'id="{form_id}"' in page.text
     assert 'id="coordinate-form"' not in page.text and 'id="issue-timeline"' in page.text
+    # 完成整改 says where the corrected data goes and that the re-check closes the issue by itself
+    entry_id = db.get(DataIssue, issue_id).entry_id
+    assert 'id="correct-hint"' in page.text and f'href="/workbench/ingest/entries/{entry_id}"' in page.text
     r = client.post(f"{BASE}/{issue_id}/confirm", data={"csrf_token": csrf, "explanation": ""})
     assert r.status_code == 422 and 'id="err-explanation"' in r.text
     r = client.post(f"{BASE}/{issue_id}/confirm", data={"csrf_token": csrf, "explanation": "已与户籍档案核对，姓名无误"},
