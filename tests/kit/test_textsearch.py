@@ -29,6 +29,10 @@ def test_search_words_include_sub_words_R_CAT_10():
     t = tokens(texts=["统一社会信用代码"])
     assert {"统一社会信用代码", "统一", "社会", "信用", "代码", "tyshxydm"} <= set(t)
     assert "低保" in ts.cut("最低生活保障对象（低保户）名单") or "低保户" in ts.cut("低保户名单")
+    # 人口 finds the 老年人口 and 残疾人口 names (jieba alone cuts 老年人/口), and 老年人 / 残疾人 still find them
+    for name, person in (("户籍老年人口名单", "老年人"), ("残疾人口统计信息", "残疾人")):
+        t = set(tokens(texts=[name]))
+        assert {"人口", person, "renkou"} <= t, (name, t)
 
 
 def test_latin_digits_and_punctuation_R_CAT_10():

@@ -36,6 +36,9 @@ DOMAIN_WORDS = (
     "身份证号", "不动产", "营业执照", "电子证照", "市场主体", "残疾人", "残联", "退役军人", "婚姻登记", "出生医学证明",
     "死亡医学证明", "数据元", "信息项", "一数一源", "政务服务", "镇街", "园区", "网格员", "双公示", "失信",
     "法人", "自然人", "信用代码", "行政许可", "行政处罚", "养老保险", "失业保险", "工伤保险", "生育保险",
+    # jieba cuts these as 老年人/口 and 残疾人/口, so 人口 would not find them; as words, their search sub-words are
+    # 老年 / 残疾, 人口 and still 老年人 / 残疾人 (changing this list needs `gongshu catalog reindex`)
+    "老年人口", "残疾人口",
 )
 #: characters without search value: dropped from queries (and from the index)
 STOP_WORDS = frozenset("的 了 和 与 及 或 等 之 其 并 而 也 以及 及其".split())
