@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import subprocess
 import sys
 import threading
@@ -26,10 +25,10 @@ from pathlib import Path
 
 import polars as pl
 import pyarrow as pa
-from stdnum import numdb
 
 from gongshu.ingest.service.codes import ETHNICITY, GENDER, MARITAL, division_codes
 from gongshu.ingest.service.validate import RIC_CHECK, RIC_WEIGHTS
+from gongshu.quality.service.engine_kinds import era_frame
 from gongshu.store.snapshots import SnapshotWriter
 
 SURNAMES = list("王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈姚卢")
@@ -119,24 +118,12 @@ def community_codes(seed: int) -> list[str]:
 
 @cache
 def region_periods() -> dict[str, list[tuple[int, int]]]:
-    """Each county-level GB/T 2260 code with the years it was in use (python-stdnum's ``cn/loc`` data; a code
-    without ``[from-to]`` is in use in every year) — what GB 11643 validation as python-stdnum does it checks."""
-    out: dict[str, list[tuple[int, int]]] = {}
-
-    def walk(prefixes: list, base: str) -> None:
-        for length, low, high, props, children in prefixes:
-            for n in range(int(low), int(high) + 1):
-                code = base + str(n).zfill(length)
-                if children:
-                    walk(children, code)
-                if len(code) == 6:
-                    spans = []
-                    for county in (c for c in props.get("county", "").split(",") if c):
-                        m = re.match(r"^\[([0-9]*)-([0-9]*)\]", county)
-                        spans.append((int(m.group(1) or 0), int(m.group(2) or 9999)) if m else (0, 9999))
-                    out.setdefault(code, []).extend(spans or [(0, 9999)])
-    walk(numdb.get("cn/loc").prefixes, "")
-    return out
+    """Each GB/T 2260 code with the years it was in use (python-stdnum's ``cn/loc`` data, as the engine reads it:
+    :func:`gongshu.quality.service.engine_kinds.era_frame`) — the lookup table of GB 11643's region test."""
+    frame = era_frame()
+    segments = (frame.width - 1) // 2
+    return {f"{row[0]:06d}": [(row[1 + 2 * k], row[2 + 2 * k]) for k in range(segments) if row[1 + 2 * k] is not None]
+            for row in frame.iter_rows()}
 
 
 @cache
@@ -330,7 +317,8 @@ def make_compare_sources(directory: Path, persons: int, seed: int = 13) -> dict:
 
 
 class RssSampler(threading.Thread):
-    """Peak anonymous and file-backed resident memory (``/proc/self/status`` every 50 ms)."""
+    """Peak anonymous and file-backed resident memory (``/proc/self/status`` every 50 ms): ``ru_maxrss`` also counts
+    the page-cache pages a process maps (SQLite's ``mmap_size`` maps the store file)."""
 
     def __init__(self) -> None:
         super().__init__(daemon=True)

@@ -48,6 +48,7 @@ from gongshu.store import registry
 from gongshu.tasks import service as tasks_service
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _quality_data import RssSampler  # noqa: E402
 from ingest_validate import COLUMNS, make_person_csv, run_peer  # noqa: E402
 
 ITEMS = [  # (name, type, length, meaning, key) matching make_person_csv's columns and person_spec's rules
@@ -210,30 +211,18 @@ def run_load(url: str, csv: Path, work: Path) -> dict:
             "seconds": round(total, 2), "rows_per_s": round(done.rows_read / total), "phases_s": phases}
 
 
-class RssSampler(threading.Thread):
-    """Peak anonymous and file-backed resident memory (``/proc/self/status`` every 50 ms): SQLite's
-    ``mmap_size`` maps the store file, and ru_maxrss counts those page-cache pages too."""
-
-    def __init__(self) -> None:
-        super().__init__(daemon=True)
-        self.peak = {"RssAnon": 0, "RssFile": 0, "VmRSS": 0}
-        self.stop = threading.Event()
-
-    def run(self) -> None:
-        while not self.stop.wait(0.05):
-            try:
-                with open("/proc/self/status") as fh:
-                    for line in fh:
-                        key, _, value = line.partition(":")
-                        if key in self.peak:
-                            self.peak[key] = max(self.peak[key], int(value.split()[0]))
-            except OSError:
-                return
-
-    def result(self) -> dict:
-        self.stop.set()
-        return {"peak_rss_anon_mb": round(self.peak["RssAnon"] / 1024, 1),
-                "peak_rss_file_mb": round(self.peak["RssFile"] / 1024, 1)}
+def person_csv(folder: Path, rows: int, seed: int) -> tuple[Path, float]:
+    """The benchmark's person CSV in ``folder``, generated once (``make_person_csv``); (its path, seconds spent
+    generating it now: 0.0 when it was there)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    csv = folder / f"persons-{rows}-{seed}.csv"
+    if csv.exists():
+        return csv, 0.0
+    t0 = time.perf_counter()
+    part = csv.with_name(csv.name + ".part")
+    make_person_csv(part, rows, seed)
+    os.replace(part, csv)
+    return csv, time.perf_counter() - t0
 
 
 def child(which: str, csv: Path, url: str) -> dict:
@@ -277,15 +266,7 @@ def main() -> None:
         return
     if args.database_url and make_url(args.database_url).get_backend_name() != "postgresql":
         raise SystemExit("--database-url must be a PostgreSQL URL")
-    args.dir.mkdir(parents=True, exist_ok=True)
-    csv = args.dir / f"persons-{args.rows}-{args.seed}.csv"
-    gen = 0.0
-    if not csv.exists():
-        t0 = time.perf_counter()
-        part = csv.with_name(csv.name + ".part")
-        make_person_csv(part, args.rows, args.seed)
-        os.replace(part, csv)
-        gen = time.perf_counter() - t0
+    csv, gen = person_csv(args.dir, args.rows, args.seed)
     load_before = os.getloadavg()[0]
     res: dict = {}
     if not args.no_peer:

@@ -61,7 +61,7 @@ from sqlalchemy.engine import make_url
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import ingest_load  # noqa: E402
 from _quality_data import RssSampler, best, run_script  # noqa: E402
-from ingest_validate import COLUMNS, make_person_csv, peer_schema, run_ours, run_peer  # noqa: E402
+from ingest_validate import COLUMNS, peer_schema, run_ours, run_peer  # noqa: E402
 
 from gongshu.ingest.service.codes import ETHNICITY, GENDER, MARITAL, division_codes  # noqa: E402
 from gongshu.ingest.service.validate import RIC_CHECK, RIC_WEIGHTS  # noqa: E402
@@ -310,15 +310,7 @@ def main() -> None:
         return
     if args.database_url and make_url(args.database_url).get_backend_name() != "postgresql":
         raise SystemExit("--database-url must be a PostgreSQL URL")
-    args.dir.mkdir(parents=True, exist_ok=True)
-    csv = args.dir / f"persons-{args.rows}-{args.seed}.csv"
-    gen = 0.0
-    if not csv.exists():
-        t0 = time.perf_counter()
-        part = csv.with_name(csv.name + ".part")
-        make_person_csv(part, args.rows, args.seed)
-        os.replace(part, csv)
-        gen = time.perf_counter() - t0
+    csv, gen = ingest_load.person_csv(args.dir, args.rows, args.seed)
     started = datetime.now().astimezone().isoformat(timespec="seconds")
     load_before = os.getloadavg()
     rep = args.repeat

@@ -11,6 +11,7 @@ data pages show the flag with ``quality/_flag.html``."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
@@ -153,36 +154,37 @@ async def create_issue(request: Request, actor: Actor = Depends(page_actor),
 
 # One issue -----------------------------------------------------------------------------------------------------
 
+def _visible(ref: Any, get: Callable[[int], Any]) -> Any:
+    """The evidence's referenced record when the reference is an id and the viewer may open it, else None."""
+    if not isinstance(ref, int) or isinstance(ref, bool):
+        return None
+    try:
+        return get(ref)
+    except GongshuError:
+        return None
+
+
 def _evidence_links(session: Session, actor: Actor, issue: Any) -> list[tuple[str, str, str, str]]:
     """(id, href, zh, en) from an issue's evidence to where it was found, for a viewer who may open it: the quality
     check and the rule's failing rows, or the comparison and its conflicting subjects."""
     ev, out = issue.evidence or {}, []
-    check_id, rule = ev.get("check_id"), ev.get("rule")
-    if isinstance(check_id, int) and not isinstance(check_id, bool):
-        try:
-            check = checks.get_check(session, actor=actor, check_id=check_id)
-        except GongshuError:
-            check = None
-        if check is not None:
-            out.append(("evidence-check", f"/workbench/quality/checks/{check.id}", f"质量检查 #{check.id}（各规则结果）",
-                        f"Quality check #{check.id} (results per rule)"))
-            rule_id = rule.get("id") if isinstance(rule, dict) else None
-            for res, r in checks.results_of(session, check_id=check.id):
-                if r.id == rule_id and res.failing_path:
-                    out.append(("evidence-failing", f"/workbench/quality/checks/{check.id}/results/{res.id}.csv",
-                                "下载全部不符合的数据行（CSV）", "Download all failing rows (CSV)"))
-    comp_id = ev.get("comparison_id")
-    if isinstance(comp_id, int) and not isinstance(comp_id, bool):
-        try:
-            comp = compare.get(session, actor=actor, comparison_id=comp_id)
-        except GongshuError:
-            comp = None
-        if comp is not None:
-            out.append(("evidence-compare", f"/workbench/quality/compare/{comp.id}", f"比对结果 #{comp.id}（不一致的主体）",
-                        f"Comparison #{comp.id} (the conflicting subjects)"))
-            if compare.may_download(actor, comp):
-                out.append(("evidence-conflicts", f"/workbench/quality/compare/{comp.id}/conflicts.csv",
-                            "下载不一致清单（CSV）", "Download the conflicts (CSV)"))
+    rule = ev.get("rule")
+    check = _visible(ev.get("check_id"), lambda i: checks.get_check(session, actor=actor, check_id=i))
+    if check is not None:
+        out.append(("evidence-check", f"/workbench/quality/checks/{check.id}", f"质量检查 #{check.id}（各规则结果）",
+                    f"Quality check #{check.id} (results per rule)"))
+        rule_id = rule.get("id") if isinstance(rule, dict) else None
+        for res, r in checks.results_of(session, check_id=check.id):
+            if r.id == rule_id and res.failing_path:
+                out.append(("evidence-failing", f"/workbench/quality/checks/{check.id}/results/{res.id}.csv",
+                            "下载全部不符合的数据行（CSV）", "Download all failing rows (CSV)"))
+    comp = _visible(ev.get("comparison_id"), lambda i: compare.get(session, actor=actor, comparison_id=i))
+    if comp is not None:
+        out.append(("evidence-compare", f"/workbench/quality/compare/{comp.id}", f"比对结果 #{comp.id}（不一致的主体）",
+                    f"Comparison #{comp.id} (the conflicting subjects)"))
+        if compare.may_download(actor, comp):
+            out.append(("evidence-conflicts", f"/workbench/quality/compare/{comp.id}/conflicts.csv",
+                        "下载不一致清单（CSV）", "Download the conflicts (CSV)"))
     return out
 
 

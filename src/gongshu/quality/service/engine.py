@@ -396,18 +396,17 @@ class Runner:
 
     def region_ok(self, name: str) -> pl.Expr:
         """The ID number's region code was in use at some time from its year of birth on (GB/T 2260 with its
-        history): one join per batch with the table of periods (:func:`_era_frame`).
+        history): one join per batch with the last year each code was in use (from :func:`era_frame`).
 
         Not "in use in the year of birth", as python-stdnum checks: the code is where the number was first
         issued, and people born before 1984 got theirs with the codes of 1984–1999 (a person born in 1950 in
         天河区 holds 440106, a code of 1985). Only a code abolished before the birth cannot be right."""
         key = self.helper(f"__rr_{name}", self.text(name).str.slice(0, 6).cast(pl.Int64, strict=False))
-        frame = era_frame()
-        renamed = frame.rename({c: f"{c}_{name}" for c in frame.columns if c != "code"})
-        self.lookups.setdefault(f"__rr_{name}", renamed)
+        last = f"__rl_{name}"
+        self.lookups.setdefault(f"__rr_{name}", era_frame().select(
+            "code", pl.max_horizontal(pl.col(r"^hi\d+$")).alias(last)))
         year = self.text(name).str.slice(6, 4).cast(pl.Int64, strict=False)
-        tests = [year <= pl.col(f"hi{k}_{name}") for k in range((len(frame.columns) - 1) // 2)]
-        return pl.any_horizontal(tests).fill_null(False) & key.is_not_null()
+        return (year <= pl.col(last)).fill_null(False) & key.is_not_null()
 
     def duck_text(self, name: str, alias: str = "s") -> str:
         v = f"{alias}.{sql_ident(name)}"
